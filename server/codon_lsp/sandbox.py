@@ -143,17 +143,22 @@ class SandboxedProcess:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
-                preexec_fn=_limit_child(limits.memory_bytes),  # noqa: PLW1509
+                preexec_fn=_limit_child(limits.memory_bytes),
                 close_fds=True,
             )
         except OSError as error:
-            raise SandboxError(f"cannot start {self.argv[0]}: {error.strerror}") from error
+            raise SandboxError(
+                f"cannot start {self.argv[0]}: {error.strerror}"
+            ) from error
         self.pid = self._popen.pid
         self._readers = [
             threading.Thread(
                 target=self._pump, args=(name, stream), daemon=True, name=f"pump-{name}"
             )
-            for name, stream in (("stdout", self._popen.stdout), ("stderr", self._popen.stderr))
+            for name, stream in (
+                ("stdout", self._popen.stdout),
+                ("stderr", self._popen.stderr),
+            )
         ]
         for reader in self._readers:
             reader.start()
@@ -166,7 +171,9 @@ class SandboxedProcess:
             self._popen.stdin.write(data)
             self._popen.stdin.close()
 
-    def _pump(self, name: Literal["stdout", "stderr"], stream: IO[bytes] | None) -> None:
+    def _pump(
+        self, name: Literal["stdout", "stderr"], stream: IO[bytes] | None
+    ) -> None:
         assert stream is not None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         while chunk := stream.read1(_READ_CHUNK):  # type: ignore[attr-defined]
@@ -239,7 +246,12 @@ def run_sandboxed(
 ) -> ProcessResult:
     """Start a child within ``limits`` and wait for it, blocking."""
     process = SandboxedProcess(
-        argv, cwd=cwd, limits=limits, env=env, stdin_data=stdin_data, on_output=on_output
+        argv,
+        cwd=cwd,
+        limits=limits,
+        env=env,
+        stdin_data=stdin_data,
+        on_output=on_output,
     )
     return process.wait()
 
@@ -255,7 +267,12 @@ async def run_sandboxed_async(
 ) -> ProcessResult:
     """Like ``run_sandboxed``; cancelling the awaiting task kills the child's group."""
     process = SandboxedProcess(
-        argv, cwd=cwd, limits=limits, env=env, stdin_data=stdin_data, on_output=on_output
+        argv,
+        cwd=cwd,
+        limits=limits,
+        env=env,
+        stdin_data=stdin_data,
+        on_output=on_output,
     )
     waiting = asyncio.ensure_future(asyncio.to_thread(process.wait))
     try:

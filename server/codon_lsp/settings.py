@@ -32,7 +32,7 @@ class CompilerSettings:
     """How Codon is found and invoked for checks."""
 
     path: str | None = None
-    """Path to the codon binary; unset searches CODON_DIR, PATH, ~/.codon, Python packages."""
+    """The codon binary; unset searches CODON_DIR, PATH, ~/.codon, Python packages."""
     defines: dict[str, str] = field(default_factory=dict)
     """Passed as ``-D NAME=VALUE`` to every compilation."""
     extra_args: list[str] = field(default_factory=list)
@@ -62,7 +62,7 @@ class PythonSettings:
     """The CPython interpreter used by the fallbacks."""
 
     interpreter: str | None = None
-    """Interpreter for 'Run with CPython' and CODON_PYTHON; unset uses python3 on PATH."""
+    """Interpreter for CPython runs and CODON_PYTHON; unset uses python3 on PATH."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +74,7 @@ class BuildSettings:
     output_dir: str | None = None
     """Folder for artifacts; unset uses a ``build`` folder beside the source."""
     extra_args: list[str] = field(default_factory=list)
-    """Extra build flags; linker and plugin flags are honoured only from user settings."""
+    """Extra build flags; linker and plugin flags count only from user settings."""
     fail_on: list[str] = field(default_factory=list)
     """Scan finding ids that fail a build; empty warns only."""
 
@@ -108,7 +108,7 @@ class TelemetrySettings:
     verify_tls: bool = True
     """Verify the backend's certificate."""
     outbox_max_events: int = 10_000
-    """Events kept while the backend is unreachable; older ones are dropped and counted."""
+    """Events kept while the backend is down; older ones are dropped and counted."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,7 +167,12 @@ def _structure_section(
             continue
         try:
             structured = _converter.structure(value, _FIELD_TYPES[cls][name])
-        except (cattrs.BaseValidationError, cattrs.errors.CattrsError, ValueError, TypeError) as error:
+        except (
+            cattrs.BaseValidationError,
+            cattrs.errors.CattrsError,
+            ValueError,
+            TypeError,
+        ) as error:
             problems.append(f"{path}: {_describe(error)}, using the default")
             continue
         if name in _POSITIVE and structured is not None and structured <= 0:
