@@ -16,6 +16,7 @@ from lsprotocol.types import Diagnostic, DiagnosticSeverity
 
 from codon_lsp.binary_scan import Finding, ScanResult
 from codon_lsp.build_pipeline import BuildResult
+from codon_lsp.check_command import diagnostic_json
 
 COMPILER_OUTPUT_LINES = 40
 """Lines of raw compiler output a text report shows when no diagnostic explains
@@ -155,27 +156,23 @@ def _has_errors(diagnostics: Mapping[Path, list[Diagnostic]]) -> bool:
 
 
 def _diagnostic_lines(diagnostics: Mapping[Path, list[Diagnostic]]) -> Iterator[str]:
-    for entry in _diagnostics_json(diagnostics):
-        yield (
-            f"{entry['path']}:{entry['line']}:{entry['column']}: "
-            f"{entry['severity']}: {entry['message']}"
-        )
+    for path, items in diagnostics.items():
+        for item in items:
+            # LSP positions are 0-based; people and compilers count from 1.
+            start = item.range.start
+            severity = _SEVERITY_NAMES.get(
+                item.severity or DiagnosticSeverity.Error, "error"
+            )
+            yield (
+                f"{path}:{start.line + 1}:{start.character + 1}: "
+                f"{severity}: {item.message}"
+            )
 
 
 def _diagnostics_json(
     diagnostics: Mapping[Path, list[Diagnostic]],
 ) -> Iterator[dict[str, Any]]:
+    """In the shape ``codon-lsp check --format json`` uses, with the file's path."""
     for path, items in diagnostics.items():
         for item in items:
-            yield {
-                "path": str(path),
-                # LSP positions are 0-based; people and compilers count from 1.
-                "line": item.range.start.line + 1,
-                "column": item.range.start.character + 1,
-                "endLine": item.range.end.line + 1,
-                "endColumn": item.range.end.character + 1,
-                "severity": _SEVERITY_NAMES.get(
-                    item.severity or DiagnosticSeverity.Error, "error"
-                ),
-                "message": item.message,
-            }
+            yield {"path": str(path), **diagnostic_json(item)}
