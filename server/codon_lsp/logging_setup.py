@@ -34,6 +34,7 @@ _SECRET_IN_TEXT = (
     ),
 )
 _HANDLER_MARK = "_codon_lsp_handler"
+_CHATTY_LIBRARIES = ("httpx", "httpcore")
 
 
 def redact_text(text: str) -> str:
@@ -120,6 +121,9 @@ def configure_logging(*, level: str, log_file: str | None, stdio_mode: bool) -> 
         root.addHandler(handler)
 
     root.setLevel(_level_number(level))
+    for noisy in _CHATTY_LIBRARIES:
+        # One line per HTTP request would drown the reporter's own events.
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     # Libraries that warn through ``warnings`` must not reach the LSP stream.
     logging.captureWarnings(stdio_mode)
 

@@ -340,7 +340,7 @@ class Reporter:
         log.debug(
             "reporter.delivered",
             records=envelope.records,
-            timestamp=envelope.body["timestamp"],
+            event_timestamp=envelope.body["timestamp"],
         )
         self._update_gauges()
         return 0.0
@@ -383,7 +383,7 @@ class Reporter:
         log.warning(
             "reporter.dead_lettered",
             records=envelope.records,
-            timestamp=envelope.body.get("timestamp"),
+            event_timestamp=envelope.body.get("timestamp"),
             reason=reason,
         )
         if dropped:
