@@ -300,17 +300,13 @@ def _symbol_names(elf: ELFFile) -> Iterator[str]:
         if isinstance(section, SymbolTableSection):
             for symbol in section.iter_symbols():
                 if symbol.name:
-                    yield symbol.name
+                    # Versioned names (``__memcpy_chk@GLIBC_2.3.4``) count once.
+                    yield symbol.name.split("@", 1)[0]
 
 
 def _is_fortified(name: str) -> bool:
     # glibc's checked variants are named __<function>_chk (e.g. __memcpy_chk).
-    bare = name.split("@", 1)[0]
-    return (
-        bare.startswith("__")
-        and bare.endswith("_chk")
-        and not bare.startswith("__stack")
-    )
+    return name.startswith("__") and name.endswith("_chk") and "stack" not in name
 
 
 def _nx_stack(elf: ELFFile) -> bool:
