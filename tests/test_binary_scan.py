@@ -177,11 +177,9 @@ def test_toolchain_is_recognised_without_being_told(codon_exe: Path) -> None:
 
 
 def test_hardened_c_program(tmp_path: Path) -> None:
-    binary = gcc(
-        tmp_path, "hard", C_PROGRAM,
-        "-O2", "-D_FORTIFY_SOURCE=2", "-fstack-protector-all", "-fPIE", "-pie",
-        "-Wl,-z,relro,-z,now", "-s",
-    )  # fmt: skip
+    hardening = ["-O2", "-D_FORTIFY_SOURCE=2", "-fstack-protector-all", "-fPIE"]
+    linking = ["-pie", "-Wl,-z,relro,-z,now", "-s"]
+    binary = gcc(tmp_path, "hard", C_PROGRAM, *hardening, *linking)
     scan = scan_binary(binary)
     seen = readelf(binary)
 
@@ -198,11 +196,9 @@ def test_weak_c_program(tmp_path: Path) -> None:
     writable = tmp_path / "shared-libs"
     writable.mkdir()
     writable.chmod(0o777)
-    binary = gcc(
-        tmp_path, "weak", C_PROGRAM,
-        "-O0", "-no-pie", "-fno-stack-protector", "-z", "execstack",
-        "-Wl,-z,norelro", f"-Wl,-rpath,{writable}", "-Wl,--disable-new-dtags",
-    )  # fmt: skip
+    weakening = ["-O0", "-no-pie", "-fno-stack-protector", "-z", "execstack"]
+    linking = ["-Wl,-z,norelro", f"-Wl,-rpath,{writable}", "-Wl,--disable-new-dtags"]
+    binary = gcc(tmp_path, "weak", C_PROGRAM, *weakening, *linking)
     scan = scan_binary(binary)
     seen = readelf(binary)
 
