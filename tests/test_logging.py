@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,12 @@ from typing import Any
 import pytest
 import structlog
 from codon_lsp.compile_record import CompileRecord
-from codon_lsp.logging_setup import REDACTED, configure_logging, redact_text
+from codon_lsp.logging_setup import (
+    REDACTED,
+    configure_logging,
+    flush_logs,
+    redact_text,
+)
 from codon_lsp.observability import Observability
 from codon_lsp.settings import Settings
 
@@ -26,6 +32,7 @@ def restore_logging() -> Iterator[None]:
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
+    flush_logs()
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -38,6 +45,7 @@ def test_json_to_the_file_readable_on_stderr_and_nothing_on_stdout(
     log.info("compile.finished", path="/p/a.py", ok=False, duration_s=1.73)
     logging.getLogger("pygls.protocol").warning("client sent %s", "junk")
 
+    flush_logs()
     out, err = capfd.readouterr()
     assert out == ""
     assert "compile.finished" in err and "duration_s=1.73" in err
@@ -61,10 +69,12 @@ def test_calling_again_changes_level_and_file(tmp_path: Path) -> None:
 
     assert [e["event"] for e in lines(first_file)] == ["shown.event"]
     assert [e["event"] for e in lines(second_file)] == ["debug.event"]
-    ours = [
-        h for h in logging.getLogger().handlers if h.__class__.__name__ == "FileHandler"
+    handoffs = [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.handlers.QueueHandler)
     ]
-    assert len(ours) == 1
+    assert len(handoffs) == 1, "reconfiguring replaces, never adds"
 
 
 def test_secrets_never_reach_a_log_line(
@@ -87,6 +97,7 @@ def test_secrets_never_reach_a_log_line(
     except RuntimeError:
         log.exception("reporter.internal_error")
 
+    flush_logs()
     text = log_file.read_text()
     _, err = capfd.readouterr()
     for secret in ("tok-123", "hunter2", jwt, "eyJzdWIiOiJhbGljZSJ9"):

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from codon_lsp.checker import CheckRequest, run_check
 from codon_lsp.compile_record import CompileRecord
-from codon_lsp.logging_setup import configure_logging
+from codon_lsp.logging_setup import configure_logging, flush_logs
 from codon_lsp.observability import Observability
 from codon_lsp.reporter import DeliveryPolicy, Outbox
 from codon_lsp.reporter.auth import Credentials
@@ -92,6 +92,7 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
 
 
 def log_events(path: Path) -> list[dict[str, Any]]:
+    flush_logs()
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -311,6 +312,7 @@ def test_password_auth_renews_its_token_after_a_401_and_logs_no_secret(
         assert 401 in [r.status for r in requests]
         tokens = {r.authorization for r in requests if r.authorization}
         assert tokens and all(t.startswith("Bearer ey") for t in tokens)
+        flush_logs()
         log_text = log_file.read_text()
         assert "reporter.token_renewing" in log_text
         assert "s3cret-pw" not in log_text

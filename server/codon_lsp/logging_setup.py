@@ -4,12 +4,16 @@ Every module logs structlog events (``structlog.get_logger("codon")``). This
 module routes them, and the standard-library records of our dependencies,
 through one pipeline: readable lines on stderr for people, JSON lines in a file
 for machines, never stdout (the LSP stream in stdio mode). Secrets are redacted
-before any renderer sees an event.
+before any renderer sees an event. Rendering and writing happen on a thread of
+their own, so that logging costs the caller only the event's processing.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
+import queue
 import re
 import sys
 from collections.abc import Mapping
@@ -33,12 +37,16 @@ _SECRET_IN_TEXT = (
         r"[^\s\"'&,;]+"
     ),
 )
+_SUSPECT = re.compile(r"(?i)bearer|basic|eyJ|token|passw|secret")
+"""Cheap first look: most strings contain none of these and skip the patterns."""
 _HANDLER_MARK = "_codon_lsp_handler"
 _CHATTY_LIBRARIES = ("httpx", "httpcore")
 
 
 def redact_text(text: str) -> str:
     """Replace bearer values, JWTs and ``password=...`` pairs inside a string."""
+    if not _SUSPECT.search(text):
+        return text
     text = _SECRET_IN_TEXT[0].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     text = _SECRET_IN_TEXT[1].sub(REDACTED, text)
     return _SECRET_IN_TEXT[2].sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
@@ -89,6 +97,59 @@ def _formatter(renderer: Processor) -> logging.Formatter:
     )
 
 
+class _HandOff(logging.handlers.QueueHandler):
+    """Hands records to the writing thread as they are; that thread renders them."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+class _Writer:
+    """The thread that renders and writes log records, off the caller's path."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[logging.LogRecord] = queue.Queue()
+        self._listener: logging.handlers.QueueListener | None = None
+        self._handlers: tuple[logging.Handler, ...] = ()
+        atexit.register(self.stop)
+
+    def restart(self, handlers: list[logging.Handler]) -> None:
+        self.stop()
+        self.queue = queue.Queue()
+        self._handlers = tuple(handlers)
+        self._listener = logging.handlers.QueueListener(self.queue, *handlers)
+        self._listener.start()
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        for handler in self._handlers:
+            handler.close()
+        self._handlers = ()
+
+
+_writer = _Writer()
+
+
+def flush_logs() -> None:
+    """Wait until every event logged so far has been written."""
+    _writer.queue.join()
+
+
+def _handlers(log_file: str | None) -> list[logging.Handler]:
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(_formatter(structlog.dev.ConsoleRenderer(colors=False)))
+    handlers: list[logging.Handler] = [console]
+    if log_file:
+        path = Path(log_file).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(path, "a", "utf-8")
+        file_handler.setFormatter(_formatter(structlog.processors.JSONRenderer()))
+        handlers.append(file_handler)
+    return handlers
+
+
 def configure_logging(*, level: str, log_file: str | None, stdio_mode: bool) -> None:
     """Route every log event; call again to change the level or the file."""
     structlog.configure(
@@ -106,19 +167,10 @@ def configure_logging(*, level: str, log_file: str | None, stdio_mode: bool) -> 
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
         root.removeHandler(handler)
-        handler.close()
-
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(_formatter(structlog.dev.ConsoleRenderer(colors=False)))
-    handlers: list[logging.Handler] = [console]
-    if log_file:
-        Path(log_file).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(Path(log_file).expanduser(), "a", "utf-8")
-        file_handler.setFormatter(_formatter(structlog.processors.JSONRenderer()))
-        handlers.append(file_handler)
-    for handler in handlers:
-        setattr(handler, _HANDLER_MARK, True)
-        root.addHandler(handler)
+    _writer.restart(_handlers(log_file))
+    handoff = _HandOff(_writer.queue)
+    setattr(handoff, _HANDLER_MARK, True)
+    root.addHandler(handoff)
 
     root.setLevel(_level_number(level))
     for noisy in _CHATTY_LIBRARIES:

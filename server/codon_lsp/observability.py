@@ -78,14 +78,15 @@ class Observability:
 
     def observe(self, record: CompileRecord) -> None:
         """Log, count and report one finished compilation or run."""
+        fields = record.fields()
         event = log_event_name(record)
         if event in _QUIET_EVENTS or record.outcome == "cancelled":
-            log.info(event, **record.fields())
+            log.info(event, **fields)
         else:
-            log.warning(event, **record.fields())
+            log.warning(event, **fields)
         self.metrics.record_compile(record)
         if self._reporter is not None:
-            self._reporter.enqueue(record)
+            self._reporter.enqueue(record, {"event": event, **fields})
 
     def started(self, path: str, kind: str) -> None:
         """Log that a compilation or run started."""

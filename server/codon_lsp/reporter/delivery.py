@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import httpx
 import structlog
@@ -182,14 +183,16 @@ class Reporter:
         )
         self._thread.start()
 
-    def enqueue(self, record: CompileRecord) -> None:
-        """Hand a record to the delivery thread; returns at once."""
+    def enqueue(
+        self, record: CompileRecord, data: dict[str, Any] | None = None
+    ) -> None:
+        """Hand a record (and its event fields, if already made) to the thread."""
         self._queue.append(
             QueuedRecord(
                 event_type=event_type_for(record),
                 session_id=self._session_id,
                 user_id=self.telemetry.user_id,
-                data=record_data(record),
+                data=record_data(record) if data is None else data,
             )
         )
         self._wake.set()
