@@ -1,0 +1,5 @@
+def f():
+    return eval("2+3")
+
+
+print(f())

@@ -1,0 +1,4 @@
+def f(): return eval("2+3")
+
+
+print(f())

@@ -1,0 +1,6 @@
+from socket import (
+    gethostname,
+    AF_INET as inet,
+)
+
+print(gethostname() != "", inet)

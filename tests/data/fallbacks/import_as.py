@@ -1,0 +1,3 @@
+import socket as net
+
+print(net.gethostname() != "")

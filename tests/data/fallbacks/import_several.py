@@ -1,0 +1,3 @@
+import os, socket
+
+print(os.getcwd() != "", socket.gethostname() != "")
