@@ -132,6 +132,9 @@ def build_main(args: argparse.Namespace) -> int:
     except (PolicyError, CodonNotFound, BuildConfigError, ValueError) as error:
         sys.stderr.write(f"codon-lsp build: {error}\n")
         return EXIT_USAGE
+    except OSError as error:
+        sys.stderr.write(f"codon-lsp build: {error}\n")
+        return EXIT_FAILED
 
     if args.format == "json":
         sys.stdout.write(render_json(build_json(result)))
@@ -240,6 +243,9 @@ async def build_in_editor(
                 )
             )
             return {"status": "cancelled", "ok": False, "source": str(path)}
+        except Exception as error:  # the editor gets a message, never a traceback
+            log.exception("build.failed", path=str(path))
+            return _refuse(server, f"codon-lsp build of {path.name} failed: {error}")
 
     _show_result(server, path, result)
     return build_json(result)
@@ -253,7 +259,7 @@ def _editor_request(
     output_dir = settings.build.output_dir
     return BuildRequest(
         source=path,
-        output=Path(output) if output else None,
+        output=_output_path(path, output),
         output_dir=Path(output_dir).expanduser() if output_dir else None,
         kind=settings.build.kind,
         release=True,
@@ -263,6 +269,17 @@ def _editor_request(
         policy=policy_from_ids(settings.build.fail_on),
         position_encoding=server.position_encoding,
     )
+
+
+def _output_path(source: Path, output: str | None) -> Path | None:
+    """An output path given as a URI, an absolute path, or relative to the source."""
+    if not output:
+        return None
+    chosen = uri_to_path(output) if output.startswith("file:") else Path(output)
+    if chosen is None:
+        return None
+    chosen = chosen.expanduser()
+    return chosen if chosen.is_absolute() else source.parent / chosen
 
 
 def _user_level_extra_args(server: CodonLanguageServer) -> set[str]:
