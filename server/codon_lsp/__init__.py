@@ -1,3 +1,3 @@
-"""codon-lsp: a language server that shows the Codon compiler's messages in the editor."""
+"""codon-lsp: a language server that shows Codon's messages in the editor."""
 
 __version__ = "0.1.0"

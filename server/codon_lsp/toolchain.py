@@ -104,7 +104,7 @@ def _wrapped_binary(script: Path) -> Path | None:
         for site in script.resolve().parent.parent.glob("lib/python*/site-packages"):
             candidate = site / package / relative
             if _is_elf(candidate):
-                return candidate
+                return candidate.resolve()
     return None
 
 
@@ -149,7 +149,8 @@ def _usable_binary(path: Path) -> Path | None:
         return None
     if _is_elf(path):
         return path.resolve()
-    return _wrapped_binary(path)
+    # A script we do not know is taken as it is: we cannot see what it wraps.
+    return _wrapped_binary(path) or path.resolve()
 
 
 def find_codon(explicit: str | None = None) -> Toolchain:

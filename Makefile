@@ -1,0 +1,46 @@
+# Entry points for people and CI. `make examples` and `make test` work on a
+# fresh machine: they create .venv and install what they need from PyPI.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup examples test lint format test-editors bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[codon,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: check the bundled examples (some are broken on purpose, so
+## exit status 1, "errors found", is the expected result here).
+examples: $(STAMP)
+	$(BIN)/codon-lsp check examples; status=$$?; test $$status -le 1
+
+## The test suite with the real compiler (the editor end-to-end tests run in
+## test-editors).
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check server tests
+	$(BIN)/ruff check server tests
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format server tests
+	$(BIN)/ruff check --fix server tests
+
+## End-to-end tests in real editors (Neovim; VS Code through code-server).
+test-editors: $(STAMP)
+	$(BIN)/pytest -q -m editor -p no:cacheprovider -o addopts=''
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

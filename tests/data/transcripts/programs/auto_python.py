@@ -1,0 +1,4 @@
+## codon: auto_python=1
+import socket
+
+print(socket.gethostname())

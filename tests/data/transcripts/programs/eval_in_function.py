@@ -1,0 +1,5 @@
+def compute():
+    return eval("2 + 3")
+
+
+print(compute())

@@ -1,0 +1,6 @@
+def mix():
+    items = [1, "two"]
+    return items
+
+
+print(mix())

@@ -1,0 +1,58 @@
+"""End to end in a real editor: Neovim 0.7's built-in LSP client drives the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import codon_binary
+
+pytestmark = pytest.mark.editor
+SCRIPT = Path(__file__).parent / "editors" / "neovim_check.lua"
+
+
+@pytest.mark.skipif(
+    shutil.which("nvim") is None,
+    reason="Neovim is not installed (apt-get install neovim)",
+)
+def test_neovim_shows_the_error_in_place_and_clears_it_after_a_fixing_save(
+    tmp_path: Path,
+) -> None:
+    program = tmp_path / "accents.py"
+    program.write_text('s = "é"; y = s + 1\n')
+    result_path = tmp_path / "result.json"
+    env = {
+        **os.environ,
+        "TARGET": str(program),
+        "RESULT": str(result_path),
+        "SERVER_PYTHON": sys.executable,
+        "CODON": str(codon_binary()),
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    subprocess.run(
+        ["nvim", "--headless", "--clean", "-n", "-c", f"luafile {SCRIPT}"],
+        env=env,
+        check=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
+
+    result = json.loads(result_path.read_text())
+    assert result["attached"] is True
+    assert result["appeared"] is True
+    first = result["first"]
+    assert first["source"] == "codon"
+    assert first["severity"] == 1
+    assert "unsupported operand type(s) for +" in first["message"]
+    # Neovim counts bytes: `s = "é"; y = ` is 14 bytes, so `s + 1` spans 14..19.
+    assert (first["lnum"], first["col"], first["end_col"]) == (0, 14, 19)
+    assert result["cleared"] is True
