@@ -59,6 +59,23 @@ async def untrusted(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator
     await lsp_client.shutdown_session()
 
 
+@pytest_lsp.fixture(config=CONFIG)
+async def workspace_flags(
+    lsp_client: LanguageClient, tmp_path: Path
+) -> AsyncIterator[None]:
+    """A trusted workspace whose own settings ask for a compiler plugin."""
+    params = initialize_params(tmp_path)
+    params.capabilities.workspace = types.WorkspaceClientCapabilities(
+        configuration=True
+    )
+    lsp_client.set_configuration(
+        {"build": {"extraArgs": ["-plugin=workspace_plugin"]}}, section="codon"
+    )
+    await lsp_client.initialize_session(params)
+    yield
+    await lsp_client.shutdown_session()
+
+
 async def build(client: LanguageClient, source: Path) -> dict[str, Any]:
     result = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(
@@ -215,3 +232,18 @@ async def test_untrusted_workspace_refuses_to_build(
     await wait_until(
         lambda: any("untrusted" in m.message for m in untrusted.messages), "the message"
     )
+
+
+async def test_plugin_flag_from_workspace_settings_is_refused(
+    workspace_flags: LanguageClient, tmp_path: Path
+) -> None:
+    source = tmp_path / "triangle.py"
+    source.write_text(PROGRAM)
+
+    report = await build(workspace_flags, source)
+
+    assert report["status"] == "refused"
+    assert "-plugin=workspace_plugin" in report["detail"]
+    assert "only from user settings" in report["detail"]
+    assert not processes_mentioning(str(source))
+    assert not (tmp_path / "build" / "triangle").exists()
