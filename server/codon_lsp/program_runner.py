@@ -80,6 +80,15 @@ class RunPlan:
     limits: Limits
     notices: tuple[str, ...] = field(default=())
     """Things the user should read before the output (a missing libpython)."""
+    library_roots: tuple[Path, ...] = field(default=())
+    """Folders whose frames are not the user's code (Codon's install)."""
+
+    def is_user_code(self, path: Path) -> bool:
+        """Whether a backtrace frame in ``path`` is the user's code."""
+        resolved = path.resolve()
+        if any(resolved.is_relative_to(root) for root in self.library_roots):
+            return False
+        return self.engine == "codon" or resolved.is_relative_to(self.cwd)
 
 
 def limits_from(settings: LimitSettings) -> Limits:
@@ -235,6 +244,7 @@ def plan_codon_run(
         env=env,
         limits=limits,
         notices=tuple(notices),
+        library_roots=(codon.resolve().parent.parent,),
     )
 
 

@@ -25,6 +25,9 @@ from codon_lsp.sandbox import ProcessResult
 
 SOURCE = "codon run"
 
+FramePredicate = Callable[[Path], bool]
+"""Whether a frame's file is the user's code (not a library's)."""
+
 _EXCEPTION = re.compile(r"^(?P<name>[A-Za-z_][\w.]*): ?(?P<message>.*)$")
 _CODON_FRAME = re.compile(
     r"^\s*\[0x[0-9a-f]+\]\s+(?P<function>.*?)\s+at\s+(?P<path>/.*):(?P<line>\d+):(?P<column>\d+)\s*$"
@@ -134,30 +137,9 @@ def _last_exception_line(lines: list[str]) -> int | None:
     return found
 
 
-def user_frame(
-    exception: RuntimeException, is_user: Callable[[Path], bool]
-) -> Frame | None:
+def user_frame(exception: RuntimeException, is_user: FramePredicate) -> Frame | None:
     """The innermost frame in the user's code: where it was raised or passed through."""
     return next((frame for frame in exception.frames if is_user(frame.path)), None)
-
-
-def outside(root: Path) -> Callable[[Path], bool]:
-    """A predicate for frames that are not under ``root`` (Codon's install)."""
-    resolved = root.resolve()
-    return lambda path: not path.resolve().is_relative_to(resolved)
-
-
-def within(folder: Path, *excluded: Path) -> Callable[[Path], bool]:
-    """A predicate for frames under ``folder`` and none of ``excluded``."""
-    base = folder.resolve()
-    skip = [path.resolve() for path in excluded]
-
-    def check(path: Path) -> bool:
-        resolved = path.resolve()
-        in_base = resolved.is_relative_to(base)
-        return in_base and not any(resolved.is_relative_to(other) for other in skip)
-
-    return check
 
 
 def describe_signal(number: int) -> str:
@@ -175,7 +157,7 @@ def failure_diagnostics(
     exception: RuntimeException | None,
     *,
     target: Path,
-    is_user: Callable[[Path], bool],
+    is_user: FramePredicate,
     encoding: str = "utf-16",
 ) -> dict[Path, list[types.Diagnostic]]:
     """Diagnostics for a failed run, per file; the target is always a key."""

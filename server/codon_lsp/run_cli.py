@@ -1,0 +1,114 @@
+"""``codon-lsp run [--python] FILE [-- ARGS...]``: a run from a terminal, same limits.
+
+The program's output goes to our stdout and stderr as it comes; a run-time
+exception is summed up as ``FILE:LINE: Name: message`` on stderr. The exit
+status is the program's own, 128 + N for a death by signal N, 124 for the time
+limit (as ``timeout`` does) and 2 when the run could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from codon_lsp import program_runner, runtime_errors
+from codon_lsp.sandbox import ProcessResult, SandboxError
+from codon_lsp.settings import LimitSettings, PythonSettings, Settings
+from codon_lsp.toolchain import CodonNotFound, find_codon
+
+EXIT_TIMEOUT = 124
+EXIT_CANNOT_RUN = 2
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``run`` on the top-level parser."""
+    defaults = LimitSettings()
+    parser = subparsers.add_parser(
+        "run", help="run a file with Codon (or CPython) inside the sandbox limits"
+    )
+    parser.add_argument("--python", action="store_true", help="run with CPython")
+    parser.add_argument("--codon", metavar="PATH", help="the codon binary to use")
+    parser.add_argument("--interpreter", metavar="PYTHON", help="the CPython to use")
+    parser.add_argument(
+        "--timeout", type=float, default=defaults.timeout_seconds, metavar="SECONDS"
+    )
+    parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb)
+    parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument(
+        "--max-output-bytes", type=int, default=defaults.max_output_bytes
+    )
+    parser.add_argument("file", type=Path, metavar="FILE")
+    parser.add_argument("args", nargs=argparse.REMAINDER, metavar="-- ARGS")
+    parser.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        limits=LimitSettings(
+            timeout_seconds=args.timeout,
+            memory_mb=args.memory_mb,
+            threads=args.threads,
+            max_output_bytes=args.max_output_bytes,
+        ),
+        python=PythonSettings(interpreter=args.interpreter),
+    )
+
+
+def _echo(stream: Literal["stdout", "stderr"], text: str) -> None:
+    target = sys.stdout if stream == "stdout" else sys.stderr
+    target.write(text)
+    target.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the file; return the status a shell should see."""
+    program_args = args.args[1:] if args.args[:1] == ["--"] else args.args
+    settings = _settings(args)
+    file: Path = args.file
+    if not file.is_file():
+        _echo("stderr", f"codon-lsp run: no such file: {file}\n")
+        return EXIT_CANNOT_RUN
+    try:
+        if args.python:
+            plan = program_runner.plan_python_run(file, program_args, settings)
+        else:
+            toolchain = find_codon(args.codon)
+            plan = program_runner.plan_codon_run(
+                toolchain.executable, file, program_args, settings
+            )
+        for notice in plan.notices:
+            _echo("stderr", f"codon-lsp run: {notice}\n")
+        result = program_runner.run(plan, _echo)
+    except (CodonNotFound, program_runner.RunError, SandboxError) as error:
+        _echo("stderr", f"codon-lsp run: {error}\n")
+        return EXIT_CANNOT_RUN
+
+    _summarise(plan, result)
+    if result.timed_out:
+        return EXIT_TIMEOUT
+    return program_runner.exit_status(result)
+
+
+def _summarise(plan: program_runner.RunPlan, result: ProcessResult) -> None:
+    if result.output_truncated:
+        _echo("stderr", "codon-lsp run: output beyond the limit was dropped\n")
+    if plan.engine == "codon":
+        exception = runtime_errors.parse_codon_exception(result.stderr)
+    else:
+        exception = runtime_errors.parse_python_exception(result.stderr)
+    if exception is not None and not result.ok:
+        frame = runtime_errors.user_frame(exception, plan.is_user_code)
+        where = f"{frame.path}:{frame.line}: " if frame else ""
+        _echo(
+            "stderr", f"codon-lsp run: {where}{exception.name}: {exception.message}\n"
+        )
+    elif result.signal is not None and not result.timed_out:
+        _echo(
+            "stderr",
+            f"codon-lsp run: {runtime_errors.describe_signal(result.signal)}\n",
+        )
+    if not result.ok:
+        ending = program_runner.describe_ending(result, plan.limits)
+        _echo("stderr", f"codon-lsp run: {plan.file.name} {ending}\n")
