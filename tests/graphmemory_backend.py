@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -69,6 +70,8 @@ class BackendConfig:
     users: dict[str, str] = field(default_factory=dict)
     poison: Callable[[dict[str, Any]], bool] | None = None
     """Bodies this returns True for are refused with 422 (a stricter schema)."""
+    tls: ssl.SSLContext | None = None
+    """Serve HTTPS with this server-side context."""
 
 
 class GraphMemoryBackend:
@@ -96,8 +99,12 @@ class GraphMemoryBackend:
         class Handler(_Handler):
             owner = backend
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
+        if self.config.tls is not None:
+            self._server.socket = self.config.tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -198,6 +205,11 @@ def validation_errors(body: Any) -> list[dict[str, Any]]:
     if not isinstance(body.get("data"), dict):
         errors.append({"loc": ["body", "data"], "msg": "expected an object"})
     return errors
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Failed TLS handshakes are expected in tests; they are not our errors."""
 
 
 class _Handler(BaseHTTPRequestHandler):

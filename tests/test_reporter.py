@@ -11,6 +11,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import shutil
+import ssl
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -477,3 +480,99 @@ def test_a_checked_file_is_logged_counted_and_reported(
     assert event["event_type"] == "performance"
     assert event["data"]["path"] == str(source)
     assert event["data"]["event"] == "compile.finished"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (server and client alike)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_tls_is_verified_by_default_and_mutual_tls_works(
+    certificate: tuple[Path, Path],
+    observabilities: list[Observability],
+    tmp_path: Path,
+) -> None:
+    cert, key = certificate
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    server_tls.verify_mode = ssl.CERT_REQUIRED
+    server_tls.load_verify_locations(cert)
+    backend = GraphMemoryBackend(
+        config=BackendConfig(rate_windows=SCALED_BACKEND, tls=server_tls)
+    ).start()
+    url = backend.url.replace("http://", "https://")
+    try:
+        observability = start_observability(observabilities, url, tmp_path, "s")
+        observability.observe(record(0))
+        wait_for(
+            lambda: (
+                metric(
+                    observability,
+                    "codon_reporter_delivery_failures_total",
+                    reason="connection",
+                )
+                >= 1
+            )
+        )
+        assert backend.records() == []
+
+        observability.apply_settings(
+            settings_for(
+                url, ca_file=str(cert), client_cert=str(cert), client_key=str(key)
+            )
+        )
+        assert observability.reporting
+        wait_for(lambda: len(backend.records()) == 1)
+        assert backend.records()[0]["path"] == record(0).path
+    finally:
+        backend.stop()
+
+
+def test_unusable_tls_files_turn_reporting_off_with_a_logged_error(
+    tmp_path: Path, log_file: Path
+) -> None:
+    observability = Observability.from_settings(
+        settings_for("https://127.0.0.1:1", ca_file=str(tmp_path / "missing.pem")),
+        session_id="s",
+        state_dir=tmp_path,
+        policy=FAST,
+    )
+    observability.observe(record(0))
+    assert not observability.reporting
+    events = [
+        e for e in log_events(log_file) if e["event"] == "reporter.config_invalid"
+    ]
+    assert len(events) == 1 and "missing.pem" in events[0]["error"]
+    observability.close()
+
+
+def test_turning_reporting_off_and_on_keeps_queued_records(
+    backend: GraphMemoryBackend, observabilities: list[Observability], tmp_path: Path
+) -> None:
+    observability = start_observability(observabilities, backend.url, tmp_path, "s")
+    observability.observe(record(0))
+    observability.apply_settings(Settings())
+    assert not observability.reporting
+    observability.observe(record(1))  # reporting off: logged and counted only
+
+    backend.start()
+    observability.apply_settings(settings_for(backend.url))
+    wait_for(lambda: len(backend.records()) == 1)
+    assert backend.records()[0]["path"] == record(0).path
+    assert (
+        metric(observability, "codon_compilations_total", kind="check", outcome="ok")
+        == 2
+    )

@@ -10,6 +10,7 @@ SQLite file.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,13 @@ class Observability:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Events the backend would not take, with the reason."""
+        try:
+            return self._read_dead_letters()
+        except (sqlite3.Error, OSError) as error:
+            log.error("reporter.outbox_unavailable", error=str(error))
+            return []
+
+    def _read_dead_letters(self) -> list[dict[str, Any]]:
         if self._reporter is not None:
             return self._reporter.outbox.dead_letters()
         if not self.outbox_path.exists():
@@ -123,6 +131,16 @@ class Observability:
 
     def retry_dead_letters(self) -> int:
         """Queue every dead letter again; return how many."""
+        try:
+            count = self._requeue_dead_letters()
+        except (sqlite3.Error, OSError) as error:
+            log.error("reporter.outbox_unavailable", error=str(error))
+            return 0
+        self.metrics.dead_letters.set(len(self.dead_letters()))
+        log.info("reporter.dead_letters_requeued", events=count)
+        return count
+
+    def _requeue_dead_letters(self) -> int:
         if self._reporter is not None:
             count = self._reporter.outbox.retry_dead_letters()
             self._reporter.wake()
@@ -134,8 +152,6 @@ class Observability:
                 outbox.close()
         else:
             count = 0
-        self.metrics.dead_letters.set(len(self.dead_letters()))
-        log.info("reporter.dead_letters_requeued", events=count)
         return count
 
     def apply_settings(self, settings: Settings) -> None:
@@ -163,13 +179,24 @@ class Observability:
                 port=self.metrics.endpoint_port,
             )
 
+    def _retire_reporter(self) -> None:
+        retired, self._reporter = self._reporter, None
+        if retired is None:
+            return
+        try:
+            retired.close()
+        except (sqlite3.Error, OSError) as error:
+            log.error("reporter.outbox_unavailable", error=str(error))
+
     def _restart_reporter(self, telemetry: TelemetrySettings) -> None:
-        if self._reporter is not None:
-            self._reporter.close()
-            self._reporter = None
+        self._retire_reporter()
         if telemetry.url is None:
             return
-        outbox = Outbox(self.outbox_path, max_events=telemetry.outbox_max_events)
+        try:
+            outbox = Outbox(self.outbox_path, max_events=telemetry.outbox_max_events)
+        except (sqlite3.Error, OSError) as error:
+            log.error("reporter.outbox_unavailable", error=str(error))
+            return
         try:
             reporter = Reporter(
                 telemetry=telemetry,
@@ -187,9 +214,7 @@ class Observability:
 
     def close(self) -> None:
         """Stop the reporter (flushing for a short while) and the endpoint."""
-        if self._reporter is not None:
-            self._reporter.close()
-            self._reporter = None
+        self._retire_reporter()
         self.metrics.stop_serving()
 
     async def aclose(self) -> None:

@@ -109,5 +109,11 @@ def tls_verify(telemetry: TelemetrySettings) -> ssl.SSLContext | bool:
         if telemetry.client_cert:
             context.load_cert_chain(telemetry.client_cert, telemetry.client_key)
     except (OSError, ssl.SSLError) as error:
-        raise ReporterConfigError(f"TLS files unusable: {error}") from error
+        files = {
+            "caFile": telemetry.ca_file,
+            "clientCert": telemetry.client_cert,
+            "clientKey": telemetry.client_key,
+        }
+        named = ", ".join(f"{key}={value}" for key, value in files.items() if value)
+        raise ReporterConfigError(f"TLS files unusable ({named}): {error}") from error
     return context

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import os
 import random
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -168,6 +169,9 @@ class Reporter:
         self._paused_until = 0.0
         self._lease_until = 0.0
         self._renewed_token = False
+        self._persist_lock = threading.Lock()
+        self._finish_lock = threading.Lock()
+        self._finished = False
         self._owner = f"{session_id}:{os.getpid()}:{id(self):x}"
         self._thread = threading.Thread(
             target=self._run, name="codon-lsp-reporter", daemon=True
@@ -203,27 +207,41 @@ class Reporter:
 
     def close(self) -> None:
         """Store what is queued, try to deliver for a short while, then stop."""
-        self._stopping.set()
         self._persist_queued()
+        self._stopping.set()
         self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(self._policy.close_timeout_s + 0.5)
-        if self._thread.is_alive():
-            log.warning("reporter.close_timed_out", pending=len(self._queue))
-        else:
+        if not self._thread.is_alive():
             self._finish()
+            return
+        self._thread.join(self._policy.close_timeout_s + 0.5)
+        if self._thread.is_alive():
+            # The thread finishes on its own once its request returns.
+            log.warning("reporter.close_timed_out")
 
     def _finish(self) -> None:
-        try:
-            pending = self.outbox.depth()
-            self.outbox.release_lease(self._owner)
-        except OutboxClosed:
-            return
-        self.outbox.close()
-        self._client.close()
+        with self._finish_lock:
+            if self._finished:
+                return
+            self._finished = True
+            pending: int | None = None
+            try:
+                self._persist_queued()
+                pending = self.outbox.depth()
+                self.outbox.release_lease(self._owner)
+            except (OutboxClosed, sqlite3.Error) as error:
+                log.warning("reporter.outbox_unavailable", error=str(error))
+            finally:
+                self.outbox.close()
+                self._client.close()
         log.info("reporter.stopped", pending=pending)
 
     def _run(self) -> None:
+        try:
+            self._deliver_until_stopped()
+        finally:
+            self._finish()
+
+    def _deliver_until_stopped(self) -> None:
         deadline: float | None = None
         while True:
             self._wake.clear()
@@ -242,15 +260,14 @@ class Reporter:
             self._wake.wait(wait)
 
     def _persist_queued(self) -> None:
-        batch: list[QueuedRecord] = []
-        while True:
-            try:
+        # One lock from pop to commit: two batches never swap their order.
+        with self._persist_lock:
+            batch: list[QueuedRecord] = []
+            while self._queue:
                 batch.append(self._queue.popleft())
-            except IndexError:
-                break
-        if not batch:
-            return
-        dropped = self.outbox.add(batch)
+            if not batch:
+                return
+            dropped = self.outbox.add(batch)
         if dropped:
             self._metrics.dropped.inc(dropped)
             log.warning(
