@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from codon_lsp import __version__, check_command
+from codon_lsp import __version__, build_commands, check_command
 
 EXIT_USAGE = 2
 
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = subparsers.add_parser("serve", help="run the language server (the default)")
     _add_serve_options(serve)
     check_command.add_parser(subparsers)
+    build_commands.add_build_parser(subparsers)
+    build_commands.add_scan_parser(subparsers)
     return parser
 
 

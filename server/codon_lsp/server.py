@@ -19,7 +19,7 @@ import structlog
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from codon_lsp import __version__
+from codon_lsp import __version__, build_commands
 from codon_lsp.checker import Check, CheckError, CheckRequest, CheckResult
 from codon_lsp.compile_record import CompileObserver, CompileRecord
 from codon_lsp.diagnostic_store import DiagnosticStore, check_owner
@@ -63,6 +63,7 @@ class CodonLanguageServer(LanguageServer):
         super().__init__("codon-lsp", __version__)
         self.trusted = False
         self._initial_settings: object = {}
+        self._user_settings: object = {}
         self._pushed_settings: object = {}
         self._settings: dict[str, Settings] = {}
         self._reported: set[str] = set()
@@ -97,6 +98,8 @@ class CodonLanguageServer(LanguageServer):
         self.trusted = options.get("trusted") is True
         settings = options.get("settings", {})
         self._initial_settings = settings if isinstance(settings, dict) else {}
+        user = options.get("userSettings", self._initial_settings)
+        self._user_settings = user if isinstance(user, dict) else {}
         log.info("server.initialized", trusted=self.trusted)
 
     def settings_changed(self, pushed: object) -> None:
@@ -124,6 +127,15 @@ class CodonLanguageServer(LanguageServer):
         self.scheduler.resize(settings.compiler.max_concurrent)
         for listener in self.on_settings:
             listener(settings)
+        return settings
+
+    def user_settings(self) -> Settings:
+        """Settings from the user's own configuration only, never a workspace's.
+
+        That is ``initializationOptions.userSettings`` when the client sends it
+        (the VS Code extension does), else ``initializationOptions.settings``.
+        """
+        settings, _ = parse_settings(self._user_settings)
         return settings
 
     async def _configuration(self, uri: str) -> object:
@@ -271,7 +283,9 @@ class CodonLanguageServer(LanguageServer):
         for other in result.diagnostics:
             if other != path and other not in self._versions:
                 self._versions[other] = None
+        # A save makes the last run's and build's findings stale.
         self.store.clear_owner("run")
+        self.store.clear_owner("build")
         self.store.replace(check_owner(path), result.diagnostics)
         if not result.from_cache:
             self.observe(result.record)
@@ -324,6 +338,7 @@ def _log_record(record: CompileRecord) -> None:
 def create_server() -> CodonLanguageServer:
     """A server with every feature registered."""
     server = CodonLanguageServer()
+    build_commands.register(server)
     server.scheduler = CheckScheduler(
         max_concurrent=Settings().compiler.max_concurrent,
         on_started=server.check_started,
