@@ -18,6 +18,7 @@ from codon_lsp.logging_setup import (
     configure_logging,
     flush_logs,
     redact_text,
+    reset_logging,
 )
 from codon_lsp.observability import Observability
 from codon_lsp.settings import Settings
@@ -28,7 +29,7 @@ log = structlog.get_logger("codon")
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     yield
-    configure_logging(level="warning", log_file=None, stdio_mode=False)
+    reset_logging()
 
 
 def lines(path: Path) -> list[dict[str, Any]]:

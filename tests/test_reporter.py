@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from codon_lsp.checker import CheckRequest, run_check
 from codon_lsp.compile_record import CompileRecord
-from codon_lsp.logging_setup import configure_logging, flush_logs
+from codon_lsp.logging_setup import configure_logging, flush_logs, reset_logging
 from codon_lsp.observability import Observability
 from codon_lsp.reporter import DeliveryPolicy, Outbox
 from codon_lsp.reporter.auth import Credentials
@@ -91,7 +91,7 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "codon-lsp.jsonl"
     configure_logging(level="debug", log_file=str(path), stdio_mode=True)
     yield path
-    configure_logging(level="warning", log_file=None, stdio_mode=False)
+    reset_logging()
 
 
 def log_events(path: Path) -> list[dict[str, Any]]:

@@ -180,6 +180,15 @@ def configure_logging(*, level: str, log_file: str | None, stdio_mode: bool) -> 
     logging.captureWarnings(stdio_mode)
 
 
+def reset_logging() -> None:
+    """Undo ``configure_logging``: our handlers and thread go, defaults return."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(handler)
+    _writer.stop()
+    structlog.reset_defaults()
+
+
 def _level_number(level: str) -> int:
     number = logging.getLevelName(level.upper())
     return number if isinstance(number, int) else logging.INFO
