@@ -70,6 +70,8 @@ class BackendConfig:
     users: dict[str, str] = field(default_factory=dict)
     poison: Callable[[dict[str, Any]], bool] | None = None
     """Bodies this returns True for are refused with 422 (a stricter schema)."""
+    fail_status: int | None = None
+    """Answer every valid ingest with this status (a failing storage layer)."""
     tls: ssl.SSLContext | None = None
     """Serve HTTPS with this server-side context."""
 
@@ -279,6 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
             errors = [{"loc": ["body", "data"], "msg": "refused by the schema"}]
         if errors:
             return 422, {"detail": errors}, {}
+        if backend.config.fail_status is not None:
+            return backend.config.fail_status, {"detail": "storage unavailable"}, {}
         if not backend.store(body):
             detail = "Failed to ingest telemetry: UNIQUE constraint failed"
             return 500, {"detail": detail}, {}

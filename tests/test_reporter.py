@@ -576,3 +576,33 @@ def test_turning_reporting_off_and_on_keeps_queued_records(
         metric(observability, "codon_compilations_total", kind="check", outcome="ok")
         == 2
     )
+
+
+def test_an_event_failing_too_often_is_dead_lettered_not_retried_forever(
+    backend: GraphMemoryBackend, observabilities: list[Observability], tmp_path: Path
+) -> None:
+    backend.config.fail_status = 503
+    backend.start()
+    observability = start_observability(observabilities, backend.url, tmp_path, "s")
+    observability.observe(record(0))
+    (dead,) = wait_for(observability.dead_letters)
+
+    assert dead["attempts"] == FAST.max_attempts
+    assert dead["reason"] == f"failed {FAST.max_attempts} times, last with 503"
+    assert backend.statuses() == [503] * FAST.max_attempts
+    backend.config.fail_status = None
+    observability.observe(record(1))
+    wait_for(lambda: len(backend.records()) == 1)
+    assert backend.records()[0]["path"] == record(1).path
+
+
+def test_one_process_at_a_time_delivers_from_a_shared_outbox(tmp_path: Path) -> None:
+    first = Outbox(tmp_path / "outbox.sqlite3", max_events=10)
+    second = Outbox(tmp_path / "outbox.sqlite3", max_events=10)
+    assert first.claim_lease("first", ttl_s=60)
+    assert not second.claim_lease("second", ttl_s=60)
+    assert first.claim_lease("first", ttl_s=60)
+    first.release_lease("first")
+    assert second.claim_lease("second", ttl_s=60)
+    first.close()
+    second.close()
