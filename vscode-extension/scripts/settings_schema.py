@@ -74,7 +74,9 @@ def literal_aliases(module: ast.Module) -> dict[str, list[str]]:
             and value.value.id == "Literal"
         ):
             choices = ast.literal_eval(value.slice)
-            aliases[target.id] = list(choices if isinstance(choices, tuple) else [choices])
+            aliases[target.id] = list(
+                choices if isinstance(choices, tuple) else [choices]
+            )
     return aliases
 
 
@@ -118,7 +120,12 @@ def json_type(annotation: ast.expr, aliases: dict[str, list[str]]) -> dict[str, 
     if isinstance(annotation, ast.Constant) and annotation.value is None:
         return {"type": "null"}
     if isinstance(annotation, ast.Name):
-        simple = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+        simple = {
+            "str": "string",
+            "int": "integer",
+            "float": "number",
+            "bool": "boolean",
+        }
         if annotation.id in simple:
             return {"type": simple[annotation.id]}
         if annotation.id in aliases:
@@ -222,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = package.get("contributes", {}).get("configuration")
         if current != wanted:
-            sys.stderr.write("package.json settings are stale: run settings_schema.py --write\n")
+            sys.stderr.write(
+                "package.json settings are stale: run settings_schema.py --write\n"
+            )
             return 1
         return 0
 

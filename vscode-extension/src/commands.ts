@@ -105,8 +105,10 @@ async function runOnSource(host: CommandHost, id: CommandId, argument: unknown):
   );
   host.log("command.finished", { command: serverCommand, uri: uri.toString(), result });
   const summary = summarizeResult(serverCommand, result);
-  if (summary) {
-    void vscode.window.showInformationMessage(summary);
+  if (summary?.level === "warning") {
+    void vscode.window.showWarningMessage(summary.text);
+  } else if (summary) {
+    void vscode.window.showInformationMessage(summary.text);
   }
 }
 
@@ -117,25 +119,43 @@ function progressTitle(id: CommandId): string {
   return id === "codon-lsp.run" ? "Codon: running" : "Codon: running with CPython";
 }
 
-/** A one-line message for a server command's result, or undefined to stay quiet. */
-export function summarizeResult(command: string, result: unknown): string | undefined {
+export interface Summary {
+  level: "information" | "warning";
+  text: string;
+}
+
+/**
+ * A one-line message for a server command's result, or undefined to stay
+ * quiet: a refused command was already explained by the server's own message.
+ */
+export function summarizeResult(command: string, result: unknown): Summary | undefined {
   if (typeof result === "string") {
-    return result;
+    return { level: "information", text: result };
   }
   if (typeof result !== "object" || result === null) {
     return undefined;
   }
   const fields = result as Record<string, unknown>;
+  if (fields.status === "refused") {
+    return undefined;
+  }
   if (typeof fields.message === "string") {
-    return fields.message;
+    return { level: fields.ok === false ? "warning" : "information", text: fields.message };
   }
-  const artifact = fields.artifact ?? fields.output ?? fields.path;
-  if (command === "codon.buildRelease" && typeof artifact === "string") {
-    return `Codon: built ${artifact}`;
+  if (fields.ok === false) {
+    const detail = typeof fields.detail === "string" ? `: ${fields.detail}` : "";
+    const status = typeof fields.status === "string" ? fields.status : "failed";
+    return { level: "warning", text: `Codon: ${command} ${status}${detail}` };
   }
-  const exitCode = fields.exitCode ?? fields.returncode ?? fields.exit_code;
+  if (command === "codon.buildRelease" && typeof fields.artifact === "string") {
+    return { level: "information", text: `Codon: built ${fields.artifact}` };
+  }
+  const exitCode = fields.exitCode ?? fields.returncode;
   if (typeof exitCode === "number") {
-    return `Codon: program exited with status ${exitCode}; its output is in the Codon log.`;
+    return {
+      level: "information",
+      text: `Codon: program exited with status ${exitCode}; its output is in the Codon log.`,
+    };
   }
   return undefined;
 }

@@ -125,12 +125,25 @@ describe("registerCommands", () => {
 });
 
 describe("summarizeResult", () => {
-  it("prefers the server's own message", () => {
-    expect(summarizeResult("codon.run", { message: "done", exitCode: 0 })).toBe("done");
+  it("names the artifact of a release build", () => {
+    expect(summarizeResult("codon.buildRelease", { ok: true, artifact: "/w/build/p" })).toEqual({
+      level: "information",
+      text: "Codon: built /w/build/p",
+    });
+  });
+
+  it("warns with the detail of a failed build", () => {
+    expect(
+      summarizeResult("codon.buildRelease", { ok: false, status: "failed", detail: "exit 1" }),
+    ).toEqual({ level: "warning", text: "Codon: codon.buildRelease failed: exit 1" });
+  });
+
+  it("stays quiet on a refusal the server already explained", () => {
+    expect(summarizeResult("codon.buildRelease", { status: "refused", ok: false })).toBeUndefined();
   });
 
   it("names a run's exit status", () => {
-    expect(summarizeResult("codon.run", { exitCode: 3 })).toMatch(/exited with status 3/);
+    expect(summarizeResult("codon.run", { exitCode: 3 })?.text).toMatch(/exited with status 3/);
   });
 
   it("stays quiet on nothing", () => {
