@@ -235,6 +235,12 @@ async function openFile(page, name) {
   await editor.click();
 }
 
+/** The active editor's visible text, with the spaces the view renders as NBSP. */
+async function editorText(page) {
+  const lines = page.locator(".editor-instance .monaco-editor .view-lines").first();
+  return ((await lines.textContent()) ?? "").replace(/\u00a0/g, " ");
+}
+
 /** Edits the end of the file (leaving the error's position alone) and saves. */
 async function editAndSave(page) {
   await page.keyboard.press("Control+End");
@@ -286,33 +292,26 @@ async function applyCPythonQuickFix(page) {
   await fix.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
   log("quickfix.offered", { title: (await fix.textContent())?.trim() });
   await fix.click();
-  await page.keyboard.press("Control+S");
+
+  // The edit arrives through codeAction/resolve: wait for it in the editor, then save.
   await waitFor(
-    "the editor to be saved",
-    async () => !(await page.$(".tab.active.dirty")),
+    "the quick fix's import in the editor",
+    async () => (await editorText(page)).includes("from python import colorsys"),
     CHECK_TIMEOUT_MS,
   );
-
-  const fixedText = fs.readFileSync(path.join(page.workspace, IMPORT_ERROR.file), "utf-8");
-  if (!fixedText.includes("from python import colorsys")) {
-    throw new Error(`the quick fix did not import colorsys from python:\n${fixedText}`);
-  }
+  await page.keyboard.press("Control+S");
+  const file = path.join(page.workspace, IMPORT_ERROR.file);
+  await waitFor(
+    "the fixed file on disk",
+    () => fs.readFileSync(file, "utf-8").includes("from python import colorsys"),
+    CHECK_TIMEOUT_MS,
+  );
   await waitFor(
     `"${IMPORT_ERROR.message}" to leave the Problems panel`,
     async () => !(await findProblem(page, IMPORT_ERROR.message)),
     CHECK_TIMEOUT_MS,
   );
   log("quickfix.applied", {});
-}
-
-function executables(folder) {
-  if (!fs.existsSync(folder)) {
-    return [];
-  }
-  return fs
-    .readdirSync(folder, { recursive: true })
-    .map((name) => path.join(folder, String(name)))
-    .filter((file) => fs.statSync(file).isFile() && (fs.statSync(file).mode & 0o111) !== 0);
 }
 
 function isElf(file) {
@@ -326,18 +325,32 @@ function isElf(file) {
   return head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
 }
 
+/** Waits for the "Codon: built PATH" notification and checks PATH on disk. */
 async function buildRelease(page) {
   await openFile(page, IMPORT_ERROR.file);
   await runCommand(page, "Codon: Build Release Binary");
-  const artifact = await waitFor(
-    "a release binary on disk",
-    () =>
-      executables(page.workspace)
-        .filter((file) => !file.includes(`${path.sep}.vscode${path.sep}`))
-        .find(isElf),
+  const message = await waitFor(
+    'the "Codon: built" notification',
+    async () => {
+      const texts = await page.$$eval(
+        ".notifications-toasts .notification-list-item-message",
+        (items) => items.map((item) => item.textContent ?? ""),
+      );
+      return texts.find((text) => text.startsWith("Codon: built ") || text.includes("failed"));
+    },
     BUILD_TIMEOUT_MS,
   );
-  log("build.artifact", { path: artifact, bytes: fs.statSync(artifact).size });
+  const artifact = message.replace(/^Codon: built /, "").trim();
+  if (!message.startsWith("Codon: built ") || !fs.existsSync(artifact)) {
+    throw new Error(`the build did not leave a binary: ${message}`);
+  }
+  const stat = fs.statSync(artifact);
+  if (!isElf(artifact) || (stat.mode & 0o777) !== 0o755) {
+    throw new Error(
+      `${artifact} is not an ELF file with mode 755 (mode ${(stat.mode & 0o777).toString(8)})`,
+    );
+  }
+  log("build.artifact", { path: artifact, bytes: stat.size });
 }
 
 async function main() {
