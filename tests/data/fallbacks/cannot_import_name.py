@@ -1,3 +1,3 @@
-from math import pi, isqrt
+from math import sqrt, isqrt
 
-print(isqrt(10), pi > 3)
+print(isqrt(10), sqrt(4.0) == 2.0)

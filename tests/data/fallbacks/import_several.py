@@ -1,3 +1,3 @@
-import os, socket
+import math, socket
 
-print(os.getcwd() != "", socket.gethostname() != "")
+print(math.sqrt(4.0) == 2.0, socket.gethostname() != "")
