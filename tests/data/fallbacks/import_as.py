@@ -1,3 +1,0 @@
-import socket as net
-
-print(net.gethostname() != "")
