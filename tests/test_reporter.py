@@ -606,3 +606,22 @@ def test_one_process_at_a_time_delivers_from_a_shared_outbox(tmp_path: Path) -> 
     assert second.claim_lease("second", ttl_s=60)
     first.close()
     second.close()
+
+
+def test_a_record_that_cannot_be_json_is_held_back_alone(
+    backend: GraphMemoryBackend, observabilities: list[Observability], tmp_path: Path
+) -> None:
+    observability = start_observability(observabilities, backend.url, tmp_path, "s")
+    broken = dataclasses.replace(record(2), duration_s=float("nan"))
+    for item in (record(0), record(1), broken, record(3)):
+        observability.observe(item)
+    wait_for(lambda: metric(observability, "codon_reporter_queue_depth") == 4)
+    backend.start()
+    (dead,) = wait_for(observability.dead_letters)
+    wait_for(lambda: len(backend.records()) == 3)
+
+    assert [r["path"] for r in backend.records()] == [record(i).path for i in (0, 1, 3)]
+    assert dead["reason"].startswith("not encodable as JSON")
+    assert dead["event"]["data"]["path"] == record(2).path
+    count = "codon_compilation_duration_seconds_count"
+    assert metric(observability, count, kind="check") == 3

@@ -7,6 +7,7 @@ endpoint served by prometheus-client, bound to loopback unless told otherwise.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, get_args
 from wsgiref.simple_server import WSGIServer
@@ -178,7 +179,9 @@ class CodonMetrics:
     def record_compile(self, record: CompileRecord) -> None:
         """Count one finished compilation or run."""
         self.compilations.labels(kind=record.kind, outcome=record.outcome).inc()
-        self.duration.labels(kind=record.kind).observe(record.duration_s)
+        if math.isfinite(record.duration_s) and record.duration_s >= 0:
+            # One NaN would turn the histogram's sum into NaN for good.
+            self.duration.labels(kind=record.kind).observe(record.duration_s)
         if record.peak_memory_bytes is not None:
             self.peak_memory.labels(kind=record.kind).set(record.peak_memory_bytes)
 

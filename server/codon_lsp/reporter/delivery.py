@@ -308,6 +308,9 @@ class Reporter:
                 "POST", INGEST_PATH, json=envelope.body, headers=headers
             )
         except (TypeError, ValueError) as error:
+            if envelope.records > 1:
+                self.outbox.split(envelope)
+                return 0.0
             return self._dead_letter(envelope, f"not encodable as JSON: {error}")
 
         self.outbox.mark_sending(envelope)
@@ -346,6 +349,10 @@ class Reporter:
             return self._rate_limited(response)
         if status in (401, 403):
             self.outbox.note_attempt(envelope, counted=False, ambiguous=False)
+            if status == 401:
+                # After the pause, fetch a token once more.
+                self._credentials.invalidate()
+                self._renewed_token = False
             reason = "unauthorized" if status == 401 else "read_only"
             return self._backend_failed(reason, status=status)
         return self._server_error(envelope, status)
@@ -434,6 +441,7 @@ class Reporter:
             reason=reason,
             status=status,
             error=type(error).__name__ if error else None,
+            detail=str(error)[:300] if error else None,
             retry_in_s=round(pause, 3),
         )
         return pause
