@@ -22,10 +22,11 @@ DATA = Path(__file__).parent / "data" / "fallbacks"
 
 # The features of issue 3 are registered here unless the server already has them.
 SERVER_SCRIPT = """
-from codon_lsp.cli import configure_stderr_logging
+import sys
+import structlog
 from codon_lsp.server import create_server
 from codon_lsp import code_actions, run_commands
-configure_stderr_logging("warning")
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 server = create_server()
 if "codon.run" not in server.protocol.fm.commands:
     run_commands.register(server)

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import structlog
 from codon_lsp import program_runner, run_cli
-from codon_lsp.cli import configure_stderr_logging
 from codon_lsp.settings import LimitSettings, PythonSettings, Settings
 
 RUNTIME = Path(__file__).parent / "data" / "fallbacks" / "runtime"
@@ -112,7 +112,7 @@ def test_codon_run_works_at_the_default_limits_with_cpython_and_threads(
 
 def _cli(argv: list[str]) -> int:
     # As ``codon-lsp`` does: stdout is the program's alone.
-    configure_stderr_logging("warning")
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     parser = argparse.ArgumentParser()
     run_cli.add_parser(parser.add_subparsers())
     args = parser.parse_args(["run", *argv])
