@@ -20,7 +20,7 @@ from codon_lsp.binary_scan import (
     scan_binary,
 )
 from codon_lsp.build_commands import add_scan_parser
-from codon_lsp.cli import configure_stderr_logging
+from codon_lsp.logging_setup import configure_logging
 from codon_lsp.toolchain import find_codon
 
 FIB = (
@@ -269,7 +269,7 @@ def test_a_non_elf_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def scan_cli(*argv: str) -> int:
-    configure_stderr_logging("warning")
+    configure_logging(level="warning", log_file=None, stdio_mode=False)
     parser = argparse.ArgumentParser()
     add_scan_parser(parser.add_subparsers())
     args = parser.parse_args(["scan", *argv])

@@ -14,26 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest_lsp
-from conftest import initialize_params
+from conftest import SERVER_COMMAND, initialize_params
 from lsp_support import make_recording_client, publications_for, wait_until
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-# The server as codon-lsp starts it, with the build commands registered even
-# before server.py registers them itself.
-SERVER_SCRIPT = """
-from codon_lsp import build_commands
-from codon_lsp.cli import configure_stderr_logging
-from codon_lsp.server import create_server
-
-configure_stderr_logging("info")
-server = create_server()
-if build_commands.BUILD_COMMAND not in server.protocol.fm.commands:
-    build_commands.register(server)
-server.start_io()
-"""
 CONFIG = ClientServerConfig(
-    server_command=[sys.executable, "-c", SERVER_SCRIPT],
+    server_command=SERVER_COMMAND,
     client_factory=make_recording_client,
 )
 PROGRAM = (

@@ -26,7 +26,7 @@ from codon_lsp.build_pipeline import (
     build_argv,
     run_build,
 )
-from codon_lsp.cli import configure_stderr_logging
+from codon_lsp.logging_setup import configure_logging
 from codon_lsp.toolchain import find_codon
 
 SUM_OF_SQUARES = (
@@ -38,7 +38,7 @@ BROKEN = 'total = 1\ntotal = total + "two"\n'
 
 
 def build_cli(*argv: str) -> int:
-    configure_stderr_logging("warning")
+    configure_logging(level="warning", log_file=None, stdio_mode=False)
     parser = argparse.ArgumentParser()
     add_build_parser(parser.add_subparsers())
     args = parser.parse_args(["build", *argv])

@@ -10,9 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import structlog
-
-from codon_lsp import __version__, build_commands, check_command
+from codon_lsp import __version__, build_commands, check_command, run_cli
+from codon_lsp.logging_setup import configure_logging, flush_logs
 
 EXIT_USAGE = 2
 
@@ -48,23 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     check_command.add_parser(subparsers)
     build_commands.add_build_parser(subparsers)
     build_commands.add_scan_parser(subparsers)
+    run_cli.add_parser(subparsers)
     return parser
 
 
-def configure_stderr_logging(level: str) -> None:
-    """Readable log lines on stderr: stdout carries the protocol in stdio mode."""
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(level.upper()),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-
-
 def serve(args: argparse.Namespace) -> int:
-    from codon_lsp.server import create_server
+    from codon_lsp.server import CommandLineOverrides, create_server
 
-    configure_stderr_logging(args.log_level or "info")
-    server = create_server()
+    # Before anything logs: structlog's default would write to stdout, the
+    # protocol's stream in stdio mode.
+    configure_logging(
+        level=args.log_level or "info", log_file=args.log_file, stdio_mode=not args.tcp
+    )
+    overrides = CommandLineOverrides(
+        log_level=args.log_level,
+        log_file=args.log_file,
+        metrics_port=args.metrics_port,
+        stdio=not args.tcp,
+    )
+    server = create_server(overrides)
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         if not port.isdigit():
@@ -81,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in (None, "serve"):
         return serve(args)
-    configure_stderr_logging(getattr(args, "log_level", None) or "warning")
-    status: int = args.func(args)
+    configure_logging(
+        level=args.log_level or "warning", log_file=args.log_file, stdio_mode=False
+    )
+    try:
+        status: int = args.func(args)
+    finally:
+        flush_logs()
     return status

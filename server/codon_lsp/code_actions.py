@@ -90,7 +90,19 @@ async def actions_for(
             _unresolved(fix, diagnostic, uri, document.version) for fix in fixes
         )
     actions.append(_run_with_cpython(uri, errors))
-    return _without_duplicates(actions)
+    unique = _without_duplicates(actions)
+    if not _client_resolves_edits(server):
+        # Without codeAction/resolve the edit must travel with the action.
+        return [resolve_action(server, action) for action in unique]
+    return unique
+
+
+def _client_resolves_edits(server: CodonLanguageServer) -> bool:
+    try:
+        support = server.client_capabilities.text_document.code_action.resolve_support  # type: ignore[union-attr]
+    except AttributeError:
+        return False
+    return support is not None and "edit" in support.properties
 
 
 async def _supports_auto_python(server: CodonLanguageServer, uri: str) -> bool:
@@ -163,6 +175,8 @@ def resolve_action(
     if chosen is None:
         return action
     action.edit = workspace_edit(document, chosen.edits, server.position_encoding)
+    if server.observability is not None:
+        server.observability.fallback_applied(str(data["kind"]), document.path)
     return action
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +21,14 @@ import structlog
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from codon_lsp import __version__, build_commands
+from codon_lsp import __version__, build_commands, code_actions, run_commands
 from codon_lsp.checker import Check, CheckError, CheckRequest, CheckResult
 from codon_lsp.compile_record import CompileObserver, CompileRecord
 from codon_lsp.diagnostic_store import DiagnosticStore, check_owner
+from codon_lsp.logging_setup import configure_logging
+from codon_lsp.observability import Observability
 from codon_lsp.scheduler import CheckScheduler, Superseded
-from codon_lsp.settings import Settings, merge_raw, parse_settings
+from codon_lsp.settings import LogLevel, Settings, merge_raw, parse_settings
 from codon_lsp.toolchain import CodonNotFound, Toolchain, find_codon
 from codon_lsp.uris import path_to_uri, uri_to_path
 
@@ -56,11 +60,24 @@ def without_sensitive(raw: object) -> object:
     return cleaned
 
 
+@dataclass(frozen=True, kw_only=True)
+class CommandLineOverrides:
+    """What the command line says about logging and metrics; it beats settings."""
+
+    log_level: LogLevel | None = None
+    log_file: str | None = None
+    metrics_port: int | None = None
+    stdio: bool = True
+
+
 class CodonLanguageServer(LanguageServer):
     """pygls server with the state codon-lsp keeps between requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, overrides: CommandLineOverrides | None = None) -> None:
         super().__init__("codon-lsp", __version__)
+        self.overrides = overrides or CommandLineOverrides()
+        self.observability: Observability | None = None
+        self.trace_verbose = False
         self.trusted = False
         self._initial_settings: object = {}
         self._user_settings: object = {}
@@ -74,7 +91,7 @@ class CodonLanguageServer(LanguageServer):
         self.scheduler = CheckScheduler(
             max_concurrent=Settings().compiler.max_concurrent
         )
-        self.observers: list[CompileObserver] = [_log_record]
+        self.observers: list[CompileObserver] = []
         self.on_settings: list[Callable[[Settings], None]] = []
         self.last_check: dict[str, Any] | None = None
         self.codon_version: str | None = None
@@ -102,12 +119,52 @@ class CodonLanguageServer(LanguageServer):
         self._user_settings = user if isinstance(user, dict) else {}
         log.info("server.initialized", trusted=self.trusted)
 
+    def observability_settings(self) -> Settings:
+        """Settings for logs, metrics and reporting, command-line flags on top.
+
+        An untrusted workspace cannot redirect telemetry, open a port or choose
+        the log file: only the user's own settings count there.
+        """
+        if self.trusted:
+            settings, _ = parse_settings(
+                merge_raw(self._initial_settings, self._pushed_settings)
+            )
+        else:
+            settings = self.user_settings()
+        overrides = self.overrides
+        if overrides.metrics_port is not None:
+            metrics = dataclasses.replace(settings.metrics, port=overrides.metrics_port)
+            settings = dataclasses.replace(settings, metrics=metrics)
+        level: LogLevel = overrides.log_level or (
+            "debug" if self.trace_verbose else settings.log_level
+        )
+        return dataclasses.replace(
+            settings, log_level=level, log_file=overrides.log_file or settings.log_file
+        )
+
+    def start_observability(self) -> None:
+        """Configure logs and start metrics and reporting (after ``initialize``)."""
+        settings = self.observability_settings()
+        configure_logging(
+            level=settings.log_level,
+            log_file=settings.log_file,
+            stdio_mode=self.overrides.stdio,
+        )
+        if self.observability is None:
+            self.observability = Observability.from_settings(
+                settings, session_id=uuid.uuid4().hex
+            )
+            self.observers.append(self.observability.observe)
+        else:
+            self.observability.apply_settings(settings)
+
     def settings_changed(self, pushed: object) -> None:
         """A ``didChangeConfiguration`` arrived: forget what we had read."""
         if isinstance(pushed, dict) and isinstance(pushed.get("codon"), dict):
             self._pushed_settings = pushed["codon"]
         self._settings.clear()
         self._toolchains.clear()
+        self.start_observability()
 
     async def settings_for(self, uri: str) -> Settings:
         """The settings that apply to ``uri``: client layers merged, trust applied."""
@@ -305,7 +362,8 @@ class CodonLanguageServer(LanguageServer):
         await asyncio.gather(*(self.check_document(uri) for uri in open_uris))
 
     def check_started(self, check: Check) -> None:
-        log.info("compile.started", path=str(check.target), kind="check")
+        if self.observability is not None:
+            self.observability.started(str(check.target), "check")
         self.send_status("checking")
 
     @contextlib.asynccontextmanager
@@ -331,14 +389,12 @@ class CodonLanguageServer(LanguageServer):
             self.work_done_progress.end(token, types.WorkDoneProgressEnd())
 
 
-def _log_record(record: CompileRecord) -> None:
-    log.info("compile.finished", **record.fields())
-
-
-def create_server() -> CodonLanguageServer:
+def create_server(overrides: CommandLineOverrides | None = None) -> CodonLanguageServer:
     """A server with every feature registered."""
-    server = CodonLanguageServer()
+    server = CodonLanguageServer(overrides)
     build_commands.register(server)
+    code_actions.register(server)
+    run_commands.register(server)
     server.scheduler = CheckScheduler(
         max_concurrent=Settings().compiler.max_concurrent,
         on_started=server.check_started,
@@ -347,6 +403,25 @@ def create_server() -> CodonLanguageServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: CodonLanguageServer, params: types.InitializeParams) -> None:
         ls.apply_initialization_options(params.initialization_options)
+        ls.trace_verbose = params.trace == types.TraceValue.Verbose
+        ls.start_observability()
+
+    @server.feature(types.SET_TRACE)
+    def set_trace(ls: CodonLanguageServer, params: types.SetTraceParams) -> None:
+        ls.trace_verbose = params.value == types.TraceValue.Verbose
+        ls.start_observability()
+
+    @server.command("codon.showMetrics")
+    def show_metrics(ls: CodonLanguageServer, *args: Any) -> dict[str, Any]:
+        return ls.observability.metrics_snapshot() if ls.observability else {}
+
+    @server.command("codon.listDeadLetters")
+    def list_dead_letters(ls: CodonLanguageServer, *args: Any) -> list[dict[str, Any]]:
+        return ls.observability.dead_letters() if ls.observability else []
+
+    @server.command("codon.retryDeadLetters")
+    def retry_dead_letters(ls: CodonLanguageServer, *args: Any) -> int:
+        return ls.observability.retry_dead_letters() if ls.observability else 0
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def did_open(
@@ -393,5 +468,7 @@ def create_server() -> CodonLanguageServer:
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: CodonLanguageServer, params: None) -> None:
         await ls.scheduler.shutdown()
+        if ls.observability is not None:
+            await ls.observability.aclose()
 
     return server
