@@ -45,4 +45,4 @@ test-extension: extension-deps
 
 test-vscode-e2e: vsix
 	tests/e2e_vscode/setup.sh
-	tests/e2e_vscode/run.sh $(EXT_VSIX)
+	PYTHON=$(EXT_PYTHON) tests/e2e_vscode/run.sh $(EXT_VSIX)

@@ -217,7 +217,7 @@ async function runCommand(page, title) {
   const input = page.locator(".quick-input-widget input");
   await input.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
   await input.fill(`>${title}`);
-  const item = page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first();
+  const item = page.locator(".quick-input-list .monaco-list-row.focused", { hasText: title }).first();
   await item.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
   await page.keyboard.press("Enter");
 }
@@ -227,7 +227,7 @@ async function openFile(page, name) {
   const input = page.locator(".quick-input-widget input");
   await input.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
   await input.fill(name);
-  const item = page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first();
+  const item = page.locator(".quick-input-list .monaco-list-row.focused", { hasText: name }).first();
   await item.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
   await page.keyboard.press("Enter");
   await page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: CHECK_TIMEOUT_MS });
@@ -353,6 +353,88 @@ async function buildRelease(page) {
   log("build.artifact", { path: artifact, bytes: stat.size });
 }
 
+/** The extension's "Codon" output channel as code-server wrote it to disk. */
+function codonLog(userData) {
+  const logs = path.join(userData, "logs");
+  const files = fs.existsSync(logs)
+    ? fs
+        .readdirSync(logs, { recursive: true })
+        .map((name) => path.join(logs, String(name)))
+        .filter((file) => file.endsWith("-Codon.log"))
+    : [];
+  return files.map((file) => fs.readFileSync(file, "utf-8")).join("\n");
+}
+
+function count(text, needle) {
+  return text.split(needle).length - 1;
+}
+
+async function toastTexts(page) {
+  return page.$$eval(".notifications-toasts .notification-list-item", (items) =>
+    items.map((item) => item.textContent ?? ""),
+  );
+}
+
+/** The language status hover names Codon's version once a check finished. */
+async function checkLanguageStatus(page) {
+  await openFile(page, TYPE_ERROR.file);
+  const item = page.locator("#status\\.languageStatus").first();
+  await item.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
+  await item.hover();
+  const hover = await waitFor(
+    "the language status hover with Codon's version",
+    async () => {
+      const texts = await page.$$eval(".workbench-hover, .monaco-hover", (nodes) =>
+        nodes.map((node) => node.textContent ?? ""),
+      );
+      return texts.find((text) => /Codon 0\.\d+\.\d+/.test(text));
+    },
+    CHECK_TIMEOUT_MS,
+  );
+  log("status.seen", { hover });
+  if (!hover.includes("Last check:")) {
+    throw new Error(`the language status does not name the last check: ${hover}`);
+  }
+  await page.keyboard.press("Escape");
+}
+
+/**
+ * Points codon.compiler.path nowhere: one message with its two buttons must
+ * appear, and a second failing check must not add another.
+ */
+async function checkMissingCompiler(page, run) {
+  fs.writeFileSync(
+    path.join(run.workspace, ".vscode", "settings.json"),
+    JSON.stringify({ "codon.compiler.path": "/nonexistent/codon" }, null, 2),
+  );
+  const isMissingMessage = (text) =>
+    text.includes("Codon compiler not found") || text.includes("Searched:");
+  const toast = await waitFor(
+    "the missing-compiler message",
+    async () => (await toastTexts(page)).find(isMissingMessage),
+    CHECK_TIMEOUT_MS,
+  );
+  for (const button of ["Open Settings", "How to Install Codon"]) {
+    if (!toast.includes(button)) {
+      throw new Error(`the missing-compiler message has no "${button}" button: ${toast}`);
+    }
+  }
+
+  const reportsBefore = count(codonLog(run.userData), "server.message");
+  await openFile(page, TYPE_ERROR.file);
+  await editAndSave(page);
+  await waitFor(
+    "the server to report the missing compiler again",
+    () => count(codonLog(run.userData), "server.message") > reportsBefore,
+    CHECK_TIMEOUT_MS,
+  );
+  const shown = (await toastTexts(page)).filter(isMissingMessage);
+  if (shown.length !== 1) {
+    throw new Error(`expected one missing-compiler message, saw ${shown.length}: ${shown}`);
+  }
+  log("missing-compiler.once", { message: shown[0].slice(0, 120) });
+}
+
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   const run = prepareRun();
@@ -382,6 +464,8 @@ async function main() {
     await checkTypeError(page);
     await applyCPythonQuickFix(page);
     await buildRelease(page);
+    await checkLanguageStatus(page);
+    await checkMissingCompiler(page, run);
     log("passed", {});
   } catch (error) {
     failed = true;

@@ -11,6 +11,8 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
   ResponseError,
+  ShowMessageNotification,
+  type ShowMessageParams,
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
@@ -19,6 +21,7 @@ import { answerConfiguration, collectSettings, type SettingsObject } from "./con
 import { candidates, chooseInterpreter, probePython, type Interpreter } from "./interpreter";
 import { parseLogLevel, type ExtensionLog } from "./log";
 import { selectedInterpreter } from "./pythonExtension";
+import { routeServerMessage } from "./serverMessages";
 import { TOKEN_SECRET, serverEnvironment } from "./serverEnvironment";
 
 export const DOCUMENT_SELECTOR = [
@@ -77,6 +80,11 @@ export class CodonClient implements vscode.Disposable {
     }
     try {
       await this.client.start();
+      // Replaces the client's own handler, so that the missing-compiler message
+      // is shown once, with buttons, from the status notification instead.
+      this.client.onNotification(ShowMessageNotification.type, (params) =>
+        this.showServerMessage(params),
+      );
     } catch (error) {
       // The client already wrote the server's stderr to the output channel.
       this.log.error("server.start_failed", { error: String(error) });
@@ -118,6 +126,22 @@ export class CodonClient implements vscode.Disposable {
 
   dispose(): void {
     void this.stop();
+  }
+
+  private showServerMessage(params: ShowMessageParams): void {
+    switch (routeServerMessage(params.type, params.message)) {
+      case "error":
+        void vscode.window.showErrorMessage(params.message);
+        break;
+      case "warning":
+        void vscode.window.showWarningMessage(params.message);
+        break;
+      case "information":
+        void vscode.window.showInformationMessage(params.message);
+        break;
+      default:
+        this.channel.appendLine(params.message);
+    }
   }
 
   private settingsFor(scopeUri: string | undefined): SettingsObject {

@@ -107,11 +107,13 @@ export class MissingCompilerNotice {
       return;
     }
     this.shown = true;
-    const message =
-      "Codon compiler not found. Install it into the server's Python with " +
-      "`pip install 'codon-lsp[codon]'` or with Codon's installer, then set codon.compiler.path " +
-      "if it is not on PATH." +
-      (status.error ? ` (${status.error})` : "");
+    // The server's error names what it searched and how to install Codon.
+    const message = status.error?.startsWith("Codon compiler not found")
+      ? status.error
+      : "Codon compiler not found. Install it into the server's Python with " +
+        "`pip install 'codon-lsp[codon]'` or with Codon's installer, then set " +
+        "codon.compiler.path if it is not on PATH." +
+        (status.error ? ` (${status.error})` : "");
     void this.show(message, OPEN_SETTINGS, INSTALL_DOCS).then((action) => {
       if (action) {
         this.act(action);

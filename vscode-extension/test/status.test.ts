@@ -68,7 +68,7 @@ describe("MissingCompilerNotice", () => {
   const missing: CodonStatus = { state: "missing", codonVersion: null, lastCheck: null };
 
   it("shows one message however many checks report the compiler missing", async () => {
-    const show = vi.fn(async () => undefined);
+    const show = vi.fn(async (..._args: unknown[]) => undefined);
     const notice = new MissingCompilerNotice(show, () => undefined);
 
     notice.onStatus(missing);
@@ -84,8 +84,17 @@ describe("MissingCompilerNotice", () => {
     ]);
   });
 
+  it("shows the server's own explanation when it has one", () => {
+    const show = vi.fn(async (..._args: unknown[]) => undefined);
+    const notice = new MissingCompilerNotice(show, () => undefined);
+
+    notice.onStatus({ ...missing, error: "Codon compiler not found. Searched: PATH." });
+
+    expect(show.mock.calls[0][0]).toBe("Codon compiler not found. Searched: PATH.");
+  });
+
   it("may show again once the compiler was found in between", () => {
-    const show = vi.fn(async () => undefined);
+    const show = vi.fn(async (..._args: unknown[]) => undefined);
     const notice = new MissingCompilerNotice(show, () => undefined);
 
     notice.onStatus(missing);
