@@ -99,6 +99,10 @@ async function runOnSource(host: CommandHost, id: CommandId, argument: unknown):
   }
 
   const serverCommand = NEEDS_TRUST[id] as string;
+  if (id !== "codon-lsp.buildRelease") {
+    // The server streams the program's output into the log as it runs.
+    host.showLogs();
+  }
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: progressTitle(id) },
     () => host.execute(serverCommand, [uri.toString()]),
@@ -142,6 +146,9 @@ export function summarizeResult(command: string, result: unknown): Summary | und
   if (typeof fields.message === "string") {
     return { level: fields.ok === false ? "warning" : "information", text: fields.message };
   }
+  if (command === "codon.run" || command === "codon.runWithCPython") {
+    return summarizeRun(fields);
+  }
   if (fields.ok === false) {
     const detail = typeof fields.detail === "string" ? `: ${fields.detail}` : "";
     const status = typeof fields.status === "string" ? fields.status : "failed";
@@ -150,14 +157,21 @@ export function summarizeResult(command: string, result: unknown): Summary | und
   if (command === "codon.buildRelease" && typeof fields.artifact === "string") {
     return { level: "information", text: `Codon: built ${fields.artifact}` };
   }
-  const exitCode = fields.exitCode ?? fields.returncode;
-  if (typeof exitCode === "number") {
-    return {
-      level: "information",
-      text: `Codon: program exited with status ${exitCode}; its output is in the Codon log.`,
-    };
-  }
   return undefined;
+}
+
+function summarizeRun(fields: Record<string, unknown>): Summary {
+  const file = typeof fields.file === "string" ? fields.file.split(/[\\/]/).pop() : "the program";
+  let ending = `exited with status ${String(fields.exitCode)}`;
+  if (fields.timedOut === true) {
+    ending = "was stopped at the time limit";
+  } else if (typeof fields.signal === "string" && fields.signal) {
+    ending = `was killed by ${fields.signal}`;
+  }
+  return {
+    level: fields.ok === false ? "warning" : "information",
+    text: `Codon: ${file} ${ending}; its output is in the Codon log.`,
+  };
 }
 
 async function scanBinary(host: CommandHost, argument: unknown): Promise<void> {

@@ -62,6 +62,7 @@ describe("registerCommands", () => {
     await run("codon-lsp.runWithCPython", vscode.Uri.file("/w/prog.py"));
 
     expect(h.execute).toHaveBeenCalledWith("codon.runWithCPython", ["file:///w/prog.py"]);
+    expect(h.showLogs).toHaveBeenCalledOnce();
   });
 
   it("explains why run and build are off in an untrusted workspace", async () => {
@@ -142,8 +143,23 @@ describe("summarizeResult", () => {
     expect(summarizeResult("codon.buildRelease", { status: "refused", ok: false })).toBeUndefined();
   });
 
-  it("names a run's exit status", () => {
-    expect(summarizeResult("codon.run", { exitCode: 3 })?.text).toMatch(/exited with status 3/);
+  it("names a run's exit status and warns when it failed", () => {
+    expect(
+      summarizeResult("codon.run", { ok: false, file: "/w/prog.py", exitCode: 3, signal: null }),
+    ).toEqual({
+      level: "warning",
+      text: "Codon: prog.py exited with status 3; its output is in the Codon log.",
+    });
+  });
+
+  it("names the signal or the time limit that ended a run", () => {
+    const killed = { ok: false, file: "/w/p.py", exitCode: null, signal: "SIGFPE" };
+    const slow = { ok: false, file: "/w/p.py", exitCode: null, timedOut: true };
+
+    expect(summarizeResult("codon.run", killed)?.text).toMatch(/p\.py was killed by SIGFPE/);
+    expect(summarizeResult("codon.runWithCPython", slow)?.text).toMatch(
+      /stopped at the time limit/,
+    );
   });
 
   it("stays quiet on nothing", () => {
