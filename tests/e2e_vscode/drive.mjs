@@ -217,7 +217,9 @@ async function runCommand(page, title) {
   const input = page.locator(".quick-input-widget input");
   await input.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
   await input.fill(`>${title}`);
-  const item = page.locator(".quick-input-list .monaco-list-row.focused", { hasText: title }).first();
+  const item = page
+    .locator(".quick-input-list .monaco-list-row.focused", { hasText: title })
+    .first();
   await item.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
   await page.keyboard.press("Enter");
 }
@@ -227,7 +229,9 @@ async function openFile(page, name) {
   const input = page.locator(".quick-input-widget input");
   await input.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
   await input.fill(name);
-  const item = page.locator(".quick-input-list .monaco-list-row.focused", { hasText: name }).first();
+  const item = page
+    .locator(".quick-input-list .monaco-list-row.focused", { hasText: name })
+    .first();
   await item.waitFor({ state: "visible", timeout: CHECK_TIMEOUT_MS });
   await page.keyboard.press("Enter");
   await page.locator(`.tab.active[aria-label*="${name}"]`).waitFor({ timeout: CHECK_TIMEOUT_MS });
