@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -31,6 +32,15 @@ class Superseded(Exception):
     """A newer check of the same file replaced this one."""
 
 
+@dataclass
+class _Running:
+    """The check of a file in flight: its task, what it checks, who awaits it."""
+
+    task: asyncio.Task[CheckResult]
+    key: str
+    waiters: int = 0
+
+
 class CheckScheduler:
     """Runs checks for the server; ``check`` returns a result or raises Superseded."""
 
@@ -42,7 +52,8 @@ class CheckScheduler:
     ) -> None:
         self._slots = asyncio.Semaphore(max_concurrent)
         self._max_concurrent = max_concurrent
-        self._running: dict[Path, asyncio.Task[CheckResult]] = {}
+        self._running: dict[Path, _Running] = {}
+        self._generations: dict[Path, int] = {}
         self.cache = cache if cache is not None else ResultCache()
         self._on_started = on_started
 
@@ -54,36 +65,73 @@ class CheckScheduler:
 
     @property
     def running(self) -> int:
-        return sum(1 for task in self._running.values() if not task.done())
+        return sum(1 for item in self._running.values() if not item.task.done())
 
     async def check(self, request: CheckRequest) -> CheckResult:
-        """Check a file, superseding any check of it still running."""
+        """Check a file, superseding any check of it still running.
+
+        A request for the very content already being compiled (a second save,
+        a buffer check of what was just saved) shares that compile instead of
+        restarting it; either way only the newest request gets the result.
+        If the caller is cancelled, so is its compile, unless others share it.
+        """
         path = request.path.resolve()
-        self.cancel(path)
-        task = asyncio.get_running_loop().create_task(self._run(request))
-        self._running[path] = task
-        try:
-            await asyncio.wait({task})
-        finally:
-            if self._running.get(path) is task:
-                del self._running[path]
-        if task.cancelled():
+        generation = self._next_generation(path)
+        check = await asyncio.to_thread(Check, request)
+        if self._generations.get(path) != generation:
             raise Superseded(str(path))
-        return task.result()
+        if (cached := self.cache.get(check.key)) is not None:
+            self._cancel_task(path)
+            return cached
+
+        running = self._running.get(path)
+        if running is None or running.task.done() or running.key != check.key:
+            self._cancel_task(path)
+            task = asyncio.get_running_loop().create_task(self._run(check))
+            running = self._running[path] = _Running(task=task, key=check.key)
+        else:
+            log.debug("check.shared", path=str(path))
+        return await self._await(path, running, generation)
+
+    async def _await(
+        self, path: Path, running: _Running, generation: int
+    ) -> CheckResult:
+        running.waiters += 1
+        try:
+            await asyncio.wait({running.task})
+        except asyncio.CancelledError:
+            if running.waiters == 1:
+                running.task.cancel()
+            raise
+        finally:
+            running.waiters -= 1
+            current = self._running.get(path)
+            if current is running and running.task.done():
+                del self._running[path]
+        if running.task.cancelled() or self._generations.get(path) != generation:
+            # Only the newest request delivers, even when it shared the compile.
+            raise Superseded(str(path))
+        return running.task.result()
+
+    def _next_generation(self, path: Path) -> int:
+        generation = self._generations.get(path, 0) + 1
+        self._generations[path] = generation
+        return generation
 
     def cancel(self, path: Path) -> bool:
-        """Cancel the running check of ``path``; True if there was one."""
-        task = self._running.get(path.resolve())
-        if task is None or task.done():
+        """Cancel the running (or starting) check of ``path``; True if one ran."""
+        path = path.resolve()
+        self._next_generation(path)
+        return self._cancel_task(path)
+
+    def _cancel_task(self, path: Path) -> bool:
+        running = self._running.get(path)
+        if running is None or running.task.done():
             return False
-        task.cancel()
+        running.task.cancel()
         return True
 
-    async def _run(self, request: CheckRequest) -> CheckResult:
-        check = await asyncio.to_thread(Check, request)
-        cached = self.cache.get(check.key)
-        if cached is not None:
-            return cached
+    async def _run(self, check: Check) -> CheckResult:
         async with self._slots:
             return await self._compile(check)
 
@@ -112,7 +160,7 @@ class CheckScheduler:
 
     async def shutdown(self) -> None:
         """Cancel every running check and wait until their compilers are gone."""
-        tasks = [task for task in self._running.values() if not task.done()]
+        tasks = [item.task for item in self._running.values() if not item.task.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
