@@ -10,6 +10,7 @@ compiler's identity.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 import time
@@ -107,7 +108,10 @@ def cache_key(request: CheckRequest, project: ProjectFiles, source: bytes) -> st
     """A digest of everything the result depends on."""
     digest = hashlib.sha256()
     digest.update(request.toolchain.identity().encode())
-    digest.update(repr(compile_argv(request, Path("/"))).encode())
+    # A buffer piped on stdin and the same bytes saved on disk give the same
+    # diagnostics (``<stdin>`` is mapped onto the file), so they share a key.
+    as_saved = dataclasses.replace(request, unsaved_source=None)
+    digest.update(repr(compile_argv(as_saved, Path("/"))).encode())
     digest.update(request.encoding.encode())
     digest.update(source)
     for path in project.files[1:]:
