@@ -137,10 +137,16 @@ def _related(
         related.append(
             types.DiagnosticRelatedInformation(
                 location=types.Location(uri=path_to_uri(place.path), range=place.range),
-                message=f"{location.file}:{location.line}: {message.message}",
+                message=f"{_shown_name(location.file, place)}:{location.line}: "
+                f"{message.message}",
             )
         )
     return related
+
+
+def _shown_name(printed: str, place: Place) -> str:
+    """The file name to show: a buffer piped on stdin is shown as its file."""
+    return place.path.name if printed == STDIN_NAME else printed
 
 
 def _file_start(resolver: _Resolver, path: Path) -> types.Range:
