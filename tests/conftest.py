@@ -39,7 +39,12 @@ def initialize_params(
             text_document=types.TextDocumentClientCapabilities(
                 publish_diagnostics=types.PublishDiagnosticsClientCapabilities(
                     version_support=True, related_information=True
-                )
+                ),
+                code_action=types.CodeActionClientCapabilities(
+                    resolve_support=types.ClientCodeActionResolveOptions(
+                        properties=["edit"]
+                    )
+                ),
             ),
         ),
         root_uri=root.as_uri(),

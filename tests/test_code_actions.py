@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest_lsp
-from conftest import initialize_params
+from conftest import SERVER_COMMAND, initialize_params
 from lsp_support import (
     make_recording_client,
     next_publication,
@@ -20,26 +19,10 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 DATA = Path(__file__).parent / "data" / "fallbacks"
 
-# The features of issue 3 are registered here unless the server already has them.
-SERVER_SCRIPT = """
-import sys
-import structlog
-from codon_lsp.server import create_server
-from codon_lsp import code_actions, run_commands
-structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-server = create_server()
-if "codon.run" not in server.protocol.fm.commands:
-    run_commands.register(server)
-if "textDocument/codeAction" not in server.protocol.fm.features:
-    code_actions.register(server)
-server.start_io()
-"""
-FALLBACK_SERVER = [sys.executable, "-c", SERVER_SCRIPT]
-
 
 @pytest_lsp.fixture(
     config=ClientServerConfig(
-        server_command=FALLBACK_SERVER, client_factory=make_recording_client
+        server_command=SERVER_COMMAND, client_factory=make_recording_client
     )
 )
 async def client(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator[None]:
@@ -201,3 +184,32 @@ async def test_method_is_offered_only_the_cpython_run(
     actions = await _actions(client, path, errors)
 
     assert [action.title for action in actions] == ["Run this file with CPython"]
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=SERVER_COMMAND, client_factory=make_recording_client
+    )
+)
+async def plain_client(
+    lsp_client: LanguageClient, tmp_path: Path
+) -> AsyncIterator[None]:
+    """A client that cannot resolve code actions (no ``resolveSupport``)."""
+    params = initialize_params(tmp_path)
+    assert params.capabilities.text_document is not None
+    params.capabilities.text_document.code_action = None
+    await lsp_client.initialize_session(params)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_a_client_without_resolve_gets_the_edit_with_the_action(
+    plain_client: LanguageClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "sock.py"
+    path.write_text((DATA / "import_socket.py").read_text())
+    errors = await _errors_after_open(plain_client, path)
+    actions = await _actions(plain_client, path, errors)
+    [fix] = [a for a in actions if a.title == "Import `socket` from CPython"]
+    assert fix.edit is not None
+    assert _apply(path.read_text(), fix.edit).startswith("from python import socket\n")

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest_lsp
-from conftest import initialize_params
+from conftest import SERVER_COMMAND, initialize_params
 from lsp_support import make_recording_client, publications_for, wait_until
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
-from test_code_actions import FALLBACK_SERVER
 
 RUNTIME = Path(__file__).parent / "data" / "fallbacks" / "runtime"
 DATA = Path(__file__).parent / "data" / "fallbacks"
@@ -20,7 +19,7 @@ DATA = Path(__file__).parent / "data" / "fallbacks"
 
 @pytest_lsp.fixture(
     config=ClientServerConfig(
-        server_command=FALLBACK_SERVER, client_factory=make_recording_client
+        server_command=SERVER_COMMAND, client_factory=make_recording_client
     )
 )
 async def client(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator[None]:
