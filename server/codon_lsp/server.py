@@ -89,10 +89,10 @@ class CodonLanguageServer(LanguageServer):
         self._debounces: dict[Path, asyncio.Task[None]] = {}
         self.store = DiagnosticStore(self._publish)
         self.scheduler = CheckScheduler(
-            max_concurrent=Settings().compiler.max_concurrent
+            max_concurrent=Settings().compiler.max_concurrent,
+            on_started=self.check_started,
         )
         self.observers: list[CompileObserver] = []
-        self.on_settings: list[Callable[[Settings], None]] = []
         self.last_check: dict[str, Any] | None = None
         self.codon_version: str | None = None
 
@@ -182,8 +182,6 @@ class CodonLanguageServer(LanguageServer):
             )
         self._settings[uri] = settings
         self.scheduler.resize(settings.compiler.max_concurrent)
-        for listener in self.on_settings:
-            listener(settings)
         return settings
 
     def user_settings(self) -> Settings:
@@ -395,10 +393,6 @@ def create_server(overrides: CommandLineOverrides | None = None) -> CodonLanguag
     build_commands.register(server)
     code_actions.register(server)
     run_commands.register(server)
-    server.scheduler = CheckScheduler(
-        max_concurrent=Settings().compiler.max_concurrent,
-        on_started=server.check_started,
-    )
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: CodonLanguageServer, params: types.InitializeParams) -> None:
