@@ -84,7 +84,12 @@ function freePort() {
   });
 }
 
-function prepareRun() {
+/**
+ * A fresh user-data folder, extensions folder and copy of ./workspace. Trusted
+ * runs set codon.compiler.path in the workspace; the restricted run sets it for
+ * the user and points the workspace's value nowhere, which must be ignored.
+ */
+function prepareRun({ trusted }) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "codon-vscode-e2e-"));
   const userData = path.join(root, "user-data");
   const extensions = path.join(root, "extensions");
@@ -95,7 +100,8 @@ function prepareRun() {
 
   const userSettings = {
     "workbench.startupEditor": "none",
-    "security.workspace.trust.enabled": false,
+    "security.workspace.trust.enabled": !trusted,
+    "security.workspace.trust.startupPrompt": "never",
     "telemetry.telemetryLevel": "off",
     "update.mode": "none",
     "extensions.autoCheckUpdates": false,
@@ -106,6 +112,7 @@ function prepareRun() {
     "editor.acceptSuggestionOnEnter": "off",
     "files.autoSave": "off",
     ...(options["server-python"] ? { "codon.server.interpreter": options["server-python"] } : {}),
+    ...(trusted ? {} : { "codon.compiler.path": options.codon }),
   };
   fs.writeFileSync(
     path.join(userData, "User", "settings.json"),
@@ -114,9 +121,14 @@ function prepareRun() {
   fs.mkdirSync(path.join(workspace, ".vscode"));
   fs.writeFileSync(
     path.join(workspace, ".vscode", "settings.json"),
-    JSON.stringify({ "codon.compiler.path": options.codon }, null, 2),
+    JSON.stringify(
+      { "codon.compiler.path": trusted ? options.codon : "/nonexistent/codon" },
+      null,
+      2,
+    ),
   );
-  return { root, userData, extensions, workspace };
+  log("run.prepared", { root, trusted });
+  return { root, userData, extensions, workspace, trusted };
 }
 
 function installExtension(run) {
@@ -157,7 +169,7 @@ async function startCodeServer(run) {
       run.extensions,
       "--disable-telemetry",
       "--disable-update-check",
-      "--disable-workspace-trust",
+      ...(run.trusted ? ["--disable-workspace-trust"] : []),
       run.workspace,
     ],
     { stdio: ["ignore", "pipe", "pipe"], detached: true },
@@ -439,12 +451,71 @@ async function checkMissingCompiler(page, run) {
   log("missing-compiler.once", { message: shown[0].slice(0, 120) });
 }
 
-async function main() {
-  fs.mkdirSync(artifacts, { recursive: true });
-  const run = prepareRun();
-  log("run.prepared", { root: run.root });
+/**
+ * Restricted Mode: the check runs with the user's compiler path (the
+ * workspace's points nowhere), and Build Release Binary explains why it is off.
+ */
+async function checkRestrictedMode(page) {
+  await waitFor(
+    "Restricted Mode in the status bar",
+    async () => (await page.locator(".statusbar", { hasText: "Restricted Mode" }).count()) > 0,
+    STARTUP_TIMEOUT_MS,
+  );
+  await checkTypeError(page);
+  await runCommand(page, "Codon: Build Release Binary");
+  const toast = await waitFor(
+    "the message that building is off in Restricted Mode",
+    async () => (await toastTexts(page)).find((text) => text.includes("Restricted Mode")),
+    CHECK_TIMEOUT_MS,
+  );
+  if (!toast.includes("Manage Workspace Trust")) {
+    throw new Error(`the Restricted Mode message has no trust button: ${toast}`);
+  }
+  if (fs.existsSync(path.join(page.workspace, "build"))) {
+    throw new Error("a build ran in Restricted Mode");
+  }
+  log("restricted.refused", { message: toast.slice(0, 120) });
+}
+
+/** One code-server and browser page for a run; saves evidence when a step fails. */
+async function session(browser, run, steps) {
   installExtension(run);
   const server = await startCodeServer(run);
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  page.workspace = run.workspace;
+  page.run = run;
+  try {
+    await page.goto(`${server.url}/?folder=${encodeURIComponent(run.workspace)}`);
+    await page.locator(".monaco-workbench").waitFor({ timeout: STARTUP_TIMEOUT_MS });
+    log("workbench.ready", { trusted: run.trusted });
+    await steps(page);
+    fs.rmSync(run.root, { recursive: true, force: true });
+  } catch (error) {
+    const name = run.trusted ? "trusted" : "restricted";
+    const shot = path.join(artifacts, `e2e-failure-${name}.png`);
+    await page.screenshot({ path: shot }).catch(() => undefined);
+    // Logs and the workspace as the test left them; sockets cannot be copied.
+    fs.cpSync(run.root, path.join(artifacts, `run-${name}`), {
+      recursive: true,
+      filter: (src) => {
+        const stat = fs.lstatSync(src);
+        return (stat.isDirectory() || stat.isFile()) && !src.startsWith(run.extensions);
+      },
+    });
+    log("failed", {
+      error: String(error),
+      screenshot: shot,
+      run: path.join(artifacts, `run-${name}`),
+    });
+    throw error;
+  } finally {
+    await page.close();
+    process.kill(-server.child.pid, "SIGTERM");
+  }
+}
+
+async function main() {
+  fs.mkdirSync(artifacts, { recursive: true });
   const browser = await chromium.launch({
     executablePath: options.chromium,
     headless: true,
@@ -457,44 +528,24 @@ async function main() {
       "--no-first-run",
     ],
   });
-  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-  page.workspace = run.workspace;
-  let failed = false;
   try {
-    await page.goto(`${server.url}/?folder=${encodeURIComponent(run.workspace)}`);
-    await page.locator(".monaco-workbench").waitFor({ timeout: STARTUP_TIMEOUT_MS });
-    log("workbench.ready", {});
-
-    await checkTypeError(page);
-    await applyCPythonQuickFix(page);
-    await buildRelease(page);
-    await checkLanguageStatus(page);
-    await checkMissingCompiler(page, run);
-    log("passed", {});
-  } catch (error) {
-    failed = true;
-    const shot = path.join(artifacts, "e2e-failure.png");
-    await page.screenshot({ path: shot }).catch(() => undefined);
-    // Logs and the workspace as the test left them; sockets cannot be copied.
-    fs.cpSync(run.root, path.join(artifacts, "run"), {
-      recursive: true,
-      filter: (src) => {
-        const stat = fs.lstatSync(src);
-        return (stat.isDirectory() || stat.isFile()) && !src.startsWith(run.extensions);
-      },
+    await session(browser, prepareRun({ trusted: true }), async (page) => {
+      await checkTypeError(page);
+      await applyCPythonQuickFix(page);
+      await buildRelease(page);
+      await checkLanguageStatus(page);
+      await checkMissingCompiler(page, page.run);
     });
-    log("failed", { error: String(error), screenshot: shot, run: path.join(artifacts, "run") });
+    await session(browser, prepareRun({ trusted: false }), checkRestrictedMode);
+    log("passed", {});
+  } catch {
+    process.exitCode = 1;
   } finally {
     await browser.close();
-    process.kill(-server.child.pid, "SIGTERM");
   }
-  if (!failed) {
-    fs.rmSync(run.root, { recursive: true, force: true });
-  }
-  process.exit(failed ? 1 : 0);
 }
 
 main().catch((error) => {
   console.error(error);
-  process.exit(1);
+  process.exitCode = 1;
 });

@@ -12,6 +12,7 @@ import {
   LanguageClient,
   ResponseError,
   ShowMessageNotification,
+  State,
   type ShowMessageParams,
   type LanguageClientOptions,
   type ServerOptions,
@@ -50,6 +51,7 @@ export class CodonClient implements vscode.Disposable {
     settingKeys: readonly string[],
     private readonly onNotification: (method: string, params: unknown) => void,
     private readonly onInterpreterMissing: (message: string) => void,
+    private readonly onStopped: () => void,
   ) {
     this.settingKeys = settingKeys;
   }
@@ -75,6 +77,11 @@ export class CodonClient implements vscode.Disposable {
     });
 
     this.client = this.createClient();
+    this.client.onDidChangeState(({ newState }) => {
+      if (newState === State.Stopped) {
+        this.onStopped();
+      }
+    });
     for (const method of ["codon/status"]) {
       this.client.onNotification(method, (params: unknown) => this.onNotification(method, params));
     }

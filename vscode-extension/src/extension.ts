@@ -69,8 +69,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     });
   };
 
+  const onStopped = (): void => {
+    item.text = "Codon: server stopped";
+    item.detail = "See the Codon log; Codon: Restart Server starts it again.";
+    item.busy = false;
+    item.severity = vscode.LanguageStatusSeverity.Warning;
+  };
+
   const keys = serverSettingKeys(context.extension.packageJSON);
-  codon = new CodonClient(context, channel, log, keys, onNotification, onInterpreterMissing);
+  codon = new CodonClient(
+    context,
+    channel,
+    log,
+    keys,
+    onNotification,
+    onInterpreterMissing,
+    onStopped,
+  );
   context.subscriptions.push(codon);
   const client = codon;
 
