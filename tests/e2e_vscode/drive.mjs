@@ -515,6 +515,8 @@ async function session(browser, run, steps) {
 }
 
 async function main() {
+  // Evidence of an earlier failed run must not pass for this one's.
+  fs.rmSync(artifacts, { recursive: true, force: true });
   fs.mkdirSync(artifacts, { recursive: true });
   const browser = await chromium.launch({
     executablePath: options.chromium,
