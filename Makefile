@@ -8,6 +8,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup examples test lint format test-editors bench clean
 
+# The extension bundles the server and finds Codon with the project's Python.
+EXT_PYTHON := $(abspath $(BIN))/python
+include vscode-extension/extension.mk
+vsix test-extension: $(STAMP)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -26,21 +31,26 @@ examples: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
+## Python: ruff and mypy --strict; TypeScript: prettier and tsc --noEmit.
 lint: $(STAMP)
-	$(BIN)/ruff format --check server tests
-	$(BIN)/ruff check server tests
+	$(BIN)/ruff format --check server tests vscode-extension/scripts
+	$(BIN)/ruff check server tests vscode-extension/scripts
 	$(BIN)/mypy
+	$(BIN)/mypy --strict vscode-extension/scripts
 
 format: $(STAMP)
 	$(BIN)/ruff format server tests
 	$(BIN)/ruff check --fix server tests
 
-## End-to-end tests in real editors (Neovim; VS Code through code-server).
+## End-to-end tests in real editors: Neovim, then VS Code (code-server driven
+## by headless Chromium; the first run installs Node 24, code-server and
+## Chromium).
 test-editors: $(STAMP)
 	$(BIN)/pytest -q -m editor -p no:cacheprovider -o addopts=''
+	$(MAKE) test-vscode-e2e
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .e2e
