@@ -274,10 +274,16 @@ async def run_sandboxed_async(
         stdin_data=stdin_data,
         on_output=on_output,
     )
+    return await wait_cancellable(process)
+
+
+async def wait_cancellable(process: SandboxedProcess) -> ProcessResult:
+    """Wait for ``process`` off the event loop; a cancel kills it and reaps it."""
     waiting = asyncio.ensure_future(asyncio.to_thread(process.wait))
     try:
         return await asyncio.shield(waiting)
     except asyncio.CancelledError:
         process.kill("cancel")
+        # Reap it before letting the cancel through: no child may outlive us.
         await waiting
         raise

@@ -8,7 +8,6 @@ how many compilers run at the same time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from codon_lsp.checker import (
     as_cached,
     start_failure,
 )
-from codon_lsp.sandbox import SandboxError
+from codon_lsp.sandbox import SandboxError, wait_cancellable
 
 log = structlog.get_logger("codon")
 
@@ -143,13 +142,9 @@ class CheckScheduler:
             return start_failure(check, error)
         if self._on_started is not None:
             self._on_started(check)
-        waiting = asyncio.ensure_future(asyncio.to_thread(process.wait))
         try:
-            outcome = await asyncio.shield(waiting)
+            outcome = await wait_cancellable(process)
         except asyncio.CancelledError:
-            process.kill("cancel")
-            with contextlib.suppress(Exception):
-                await waiting
             check.cleanup()
             log.info("compile.superseded", path=str(check.target))
             raise
