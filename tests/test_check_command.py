@@ -94,3 +94,30 @@ def test_a_missing_path_exits_2(tmp_path: Path) -> None:
     done = run_check(str(tmp_path / "absent.py"))
     assert done.returncode == 2
     assert "no such file" in done.stderr
+
+
+def test_a_define_codon_would_abort_on_is_a_usage_error(tmp_path: Path) -> None:
+    program = tmp_path / "main.py"
+    program.write_text("print(1)\n")
+    for define in ("BAR", "FOO=abc"):
+        done = run_check("-D", define, str(program))
+        assert done.returncode == 2, done.stdout
+        assert "bad define" in done.stderr
+
+
+def test_a_timeout_of_zero_is_a_usage_error(tmp_path: Path) -> None:
+    program = tmp_path / "main.py"
+    program.write_text("print(1)\n")
+    done = run_check("--timeout", "0", str(program))
+    assert done.returncode == 2
+    assert "greater than 0" in done.stderr
+
+
+def test_the_summary_counts_the_files_asked_for(tmp_path: Path) -> None:
+    (tmp_path / "helper.py").write_text("def f() -> int:\n    return 1 + 'a'\n")
+    program = tmp_path / "main.py"
+    program.write_text("from helper import f\nprint(f())\n")
+    done = run_check(str(program))
+    assert (
+        done.stdout.strip().splitlines()[-1] == "1 files checked: 2 errors, 0 warnings"
+    )

@@ -145,3 +145,14 @@ def test_the_parser_never_raises_on_any_text(text: str) -> None:
 )
 def test_the_parser_never_raises_on_near_misses(lines: list[str]) -> None:
     parse_output("\n".join(lines))
+
+
+def test_escaped_utf8_bytes_in_messages_are_decoded() -> None:
+    text = (
+        "a.py:1 (5-13): error: unsupported operand type(s) for +: "
+        "''\\xc3\\xa9'' and '1'\n"
+    )
+    [message] = parse_output(text).messages
+    assert message.message == "unsupported operand type(s) for +: ''é'' and '1'"
+    [kept] = parse_output("a.py:1 (1): error: bad \\xff byte\n").messages
+    assert kept.message == "bad \\xff byte"

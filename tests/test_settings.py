@@ -5,7 +5,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from codon_lsp.settings import Settings, camel_case, merge_raw, parse_settings
+import pytest
+from codon_lsp.settings import (
+    Settings,
+    camel_case,
+    merge_raw,
+    parse_define_arguments,
+    parse_settings,
+)
 
 DOCS = Path(__file__).parent.parent / "docs" / "settings.md"
 
@@ -77,3 +84,19 @@ def test_every_setting_is_documented() -> None:
     text = DOCS.read_text()
     missing = [key for key in setting_keys() if f"`codon.{key}`" not in text]
     assert missing == []
+
+
+def test_defines_codon_would_reject_are_left_out_and_reported() -> None:
+    settings, problems = parse_settings(
+        {"compiler": {"defines": {"N": "3", "M": "abc", "bad name": "1"}}}
+    )
+    assert settings.compiler.defines == {"N": "3"}
+    assert len(problems) == 2
+    assert all(p.startswith("compiler.defines: bad define") for p in problems)
+
+
+def test_define_arguments_are_checked() -> None:
+    assert parse_define_arguments(["N=3", "M=-1"]) == {"N": "3", "M": "-1"}
+    for bad in (["BAR"], ["FOO=abc"], ["1X=2"]):
+        with pytest.raises(ValueError, match="bad define"):
+            parse_define_arguments(bad)

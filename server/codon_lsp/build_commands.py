@@ -45,7 +45,8 @@ from codon_lsp.build_report import (
     scan_json,
     scan_text,
 )
-from codon_lsp.settings import Settings
+from codon_lsp.check_command import positive_number
+from codon_lsp.settings import Settings, parse_define_arguments
 from codon_lsp.toolchain import CodonNotFound, find_codon
 from codon_lsp.uris import uri_to_path
 
@@ -94,7 +95,9 @@ def add_build_parser(subparsers: Any) -> None:
     parser.add_argument("--policy", type=Path, metavar="FILE", help='{"failOn": [...]}')
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--codon", metavar="PATH", help="the Codon compiler to use")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_BUILD_TIMEOUT_S)
+    parser.add_argument(
+        "--timeout", type=positive_number, default=DEFAULT_BUILD_TIMEOUT_S
+    )
     parser.add_argument("file", type=Path, metavar="FILE")
     parser.set_defaults(func=build_main)
 
@@ -121,7 +124,7 @@ def build_main(args: argparse.Namespace) -> int:
             output=args.output,
             kind=args.kind,
             release=args.release,
-            defines=parse_defines(args.defines),
+            defines=parse_define_arguments(args.defines),
             trusted_extra_args=args.codon_args,
             policy=policy,
             timeout_s=args.timeout,
@@ -157,17 +160,6 @@ def scan_main(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(scan_text(scan))
     return EXIT_FAILED if policy.failures(scan.findings) else EXIT_PASSED
-
-
-def parse_defines(defines: list[str]) -> dict[str, str]:
-    """``["N=1", "M=x"]`` -> ``{"N": "1", "M": "x"}``; ValueError on a bad one."""
-    parsed = {}
-    for define in defines:
-        name, equals, value = define.partition("=")
-        if not name or not equals:
-            raise ValueError(f"bad define {define!r}: expected NAME=VALUE")
-        parsed[name] = value
-    return parsed
 
 
 def _toolchain_roots(explicit: str | None) -> list[Path]:

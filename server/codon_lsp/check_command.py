@@ -20,7 +20,7 @@ import structlog
 from lsprotocol import types
 
 from codon_lsp.checker import CheckError, CheckRequest, CheckResult, run_check
-from codon_lsp.settings import CompilerSettings
+from codon_lsp.settings import CompilerSettings, parse_define_arguments
 from codon_lsp.toolchain import CodonNotFound, Toolchain, find_codon
 from codon_lsp.uris import uri_to_path
 
@@ -49,12 +49,28 @@ def add_parser(subparsers: Any) -> None:
         help="a define passed to every compilation",
     )
     parser.add_argument(
-        "--timeout", type=float, default=CompilerSettings().timeout_seconds
+        "--timeout",
+        type=positive_number,
+        default=CompilerSettings().timeout_seconds,
+        help="seconds before a compilation is killed",
     )
     parser.add_argument(
         "--jobs", "-j", type=int, default=CompilerSettings().max_concurrent
     )
     parser.set_defaults(func=run)
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a number of seconds greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number greater than 0, got {text!r}"
+        )
+    return value
 
 
 def source_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -73,16 +89,6 @@ def source_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path.resolve()
 
 
-def _parse_defines(defines: list[str]) -> dict[str, str]:
-    parsed = {}
-    for define in defines:
-        name, _, value = define.partition("=")
-        if not name:
-            raise ValueError(f"bad define {define!r}: expected NAME=VALUE")
-        parsed[name] = value
-    return parsed
-
-
 def run(args: argparse.Namespace) -> int:
     """Check the paths; print; return the exit status."""
     missing = [str(path) for path in args.paths if not path.exists()]
@@ -96,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         toolchain = find_codon(args.codon)
         compiler = CompilerSettings(
             path=args.codon,
-            defines=_parse_defines(args.defines),
+            defines=parse_define_arguments(args.defines),
             timeout_seconds=args.timeout,
             max_concurrent=max(args.jobs, 1),
         )
@@ -110,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(json_report(toolchain, report), indent=2))
     else:
-        print(text_report(report), end="")
+        print(text_report(report, checked=len(files)), end="")
     has_errors = any(
         d.severity == types.DiagnosticSeverity.Error
         for ds in report.values()
@@ -218,7 +224,7 @@ def json_report(
     }
 
 
-def text_report(report: dict[Path, list[types.Diagnostic]]) -> str:
+def text_report(report: dict[Path, list[types.Diagnostic]], checked: int) -> str:
     """``path:line:column: severity: message`` lines, 1-based like compilers."""
     lines = []
     errors = warnings = 0
@@ -239,5 +245,5 @@ def text_report(report: dict[Path, list[types.Diagnostic]]) -> str:
                     f"    {_path_of(info.location.uri)}:{where.line + 1}:"
                     f"{where.character + 1}: note: {info.message}"
                 )
-    lines.append(f"{len(report)} files checked: {errors} errors, {warnings} warnings")
+    lines.append(f"{checked} files checked: {errors} errors, {warnings} warnings")
     return "\n".join(lines) + "\n"

@@ -241,7 +241,8 @@ def interpret(check: Check, result: ProcessResult) -> CheckResult:
     if result.timed_out:
         detail = (
             f"Codon did not finish within {request.compiler.timeout_seconds:g} s "
-            "and was stopped; raise codon.compiler.timeoutSeconds if it needs longer."
+            "and was stopped; raise the timeout (codon.compiler.timeoutSeconds, "
+            "or --timeout) if it needs longer."
         )
     elif crashed:
         how = result.signal_name or f"exit status {result.exit_code}"

@@ -55,6 +55,22 @@ class CompilerOutput:
     other_lines: tuple[str, ...] = field(default=())
 
 
+_BYTE_ESCAPES = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
+
+
+def decode_byte_escapes(text: str) -> str:
+    """``'\\xc3\\xa9'`` -> ``'é'``: Codon escapes non-ASCII bytes in messages."""
+
+    def decoded(match: re.Match[str]) -> str:
+        raw = bytes.fromhex(match.group(0).replace("\\x", ""))
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return match.group(0)
+
+    return _BYTE_ESCAPES.sub(decoded, text)
+
+
 def strip_colour(text: str) -> str:
     """Remove ANSI escape sequences (Codon prints them unconditionally)."""
     return _ANSI.sub("", text)
@@ -87,7 +103,9 @@ def parse_line(line: str) -> tuple[bool, CompilerMessage] | None:
         )
     severity: Severity = match["severity"]  # type: ignore[assignment]
     message = CompilerMessage(
-        severity=severity, message=match["message"].strip(), location=location
+        severity=severity,
+        message=decode_byte_escapes(match["message"].strip()),
+        location=location,
     )
     return chain_prefix is not None, message
 

@@ -22,6 +22,7 @@ from lsprotocol import types
 
 from codon_lsp import program_runner, runtime_errors
 from codon_lsp.compile_record import CompileRecord, Outcome
+from codon_lsp.compiler_output import strip_colour
 from codon_lsp.program_runner import RunPlan
 from codon_lsp.sandbox import ProcessResult, SandboxedProcess, SandboxError
 from codon_lsp.toolchain import CodonNotFound
@@ -174,7 +175,10 @@ async def _run_streaming(
 def _log_message(
     server: CodonLanguageServer, kind: types.MessageType, text: str
 ) -> None:
-    server.window_log_message(types.LogMessageParams(type=kind, message=text))
+    # Editors show log messages as plain text: Codon's colour codes would be noise.
+    server.window_log_message(
+        types.LogMessageParams(type=kind, message=strip_colour(text))
+    )
 
 
 @contextlib.asynccontextmanager

@@ -200,20 +200,34 @@ def _read_lines(path: Path) -> list[bytes]:
         return []
 
 
+def _statement_range(frame: Frame, encoding: str) -> types.Range:
+    """The frame's line without its indentation: where the failing statement is."""
+    lines = _read_lines(frame.path)
+    if not 0 < frame.line <= len(lines):
+        return byte_range_to_lsp(lines, frame.line, None, None, encoding)
+    text = lines[frame.line - 1]
+    indent = len(text) - len(text.lstrip())
+    return byte_range_to_lsp(lines, frame.line, indent + 1, len(text) + 1, encoding)
+
+
+def _function_name(frame: Frame) -> str:
+    """Codon names a module's top level ``main.0`` and numbers overloads ``f.2``."""
+    name = re.sub(r"\.\d+$", "", frame.function)
+    if not name or name == "main":
+        return "the module's top level"
+    return f"`{name}`"
+
+
 def _at(
     frame: Frame, text: str, encoding: str, passed: list[Frame]
 ) -> types.Diagnostic:
-    lines = _read_lines(frame.path)
-    where = byte_range_to_lsp(lines, frame.line, None, None, encoding)
-    if 0 < frame.line <= len(lines):
-        indent = len(lines[frame.line - 1]) - len(lines[frame.line - 1].lstrip())
-        where = byte_range_to_lsp(
-            lines, frame.line, indent + 1, len(lines[frame.line - 1]) + 1, encoding
-        )
+    where = _statement_range(frame, encoding)
     related = [
         types.DiagnosticRelatedInformation(
-            location=types.Location(uri=other.path.as_uri(), range=_line_range(other)),
-            message=f"passed through {other.function or 'here'}",
+            location=types.Location(
+                uri=other.path.as_uri(), range=_statement_range(other, encoding)
+            ),
+            message=f"passed through {_function_name(other)}",
         )
         for other in passed
     ]
@@ -223,14 +237,6 @@ def _at(
         message=text,
         source=SOURCE,
         related_information=related or None,
-    )
-
-
-def _line_range(frame: Frame) -> types.Range:
-    line = max(frame.line - 1, 0)
-    return types.Range(
-        start=types.Position(line=line, character=0),
-        end=types.Position(line=line, character=0),
     )
 
 

@@ -34,7 +34,7 @@ class CompilerSettings:
     path: str | None = None
     """The codon binary; unset searches CODON_DIR, PATH, ~/.codon, Python packages."""
     defines: dict[str, str] = field(default_factory=dict)
-    """Passed as ``-D NAME=VALUE`` to every compilation."""
+    """Passed as ``-D NAME=VALUE`` to every compilation; values are whole numbers."""
     extra_args: list[str] = field(default_factory=list)
     """Extra arguments given to ``codon build`` before the file name."""
     timeout_seconds: float = 30.0
@@ -131,6 +131,36 @@ class Settings:
     """File that receives JSON log lines."""
 
 
+_DEFINE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_DEFINE_VALUE = re.compile(r"[+-]?[0-9]+\Z")
+
+
+def define_problem(name: str, value: str) -> str | None:
+    """Why Codon would reject ``-D name=value``, or None.
+
+    Codon reads define values as integers; anything else makes it abort.
+    """
+    if not _DEFINE_NAME.match(name):
+        return f"bad define name {name!r}: expected an identifier"
+    if not _DEFINE_VALUE.match(value):
+        return f"bad define {name}={value!r}: Codon takes whole numbers only"
+    return None
+
+
+def parse_define_arguments(arguments: list[str]) -> dict[str, str]:
+    """``["N=1", "M=2"]`` -> ``{"N": "1", "M": "2"}``; ValueError on a bad one."""
+    defines = {}
+    for argument in arguments:
+        name, equals, value = argument.partition("=")
+        if not equals:
+            raise ValueError(f"bad define {argument!r}: expected NAME=VALUE")
+        problem = define_problem(name, value)
+        if problem is not None:
+            raise ValueError(problem)
+        defines[name] = value
+    return defines
+
+
 _converter = cattrs.Converter(forbid_extra_keys=True)
 _T = TypeVar("_T")
 
@@ -178,8 +208,23 @@ def _structure_section(
         if name in _POSITIVE and structured is not None and structured <= 0:
             problems.append(f"{path}: must be greater than 0, using the default")
             continue
+        if name == "defines":
+            structured = _valid_defines(structured, path, problems)
         values[name] = structured
     return cls(**values)
+
+
+def _valid_defines(
+    defines: dict[str, str], where: str, problems: list[str]
+) -> dict[str, str]:
+    kept = {}
+    for name, value in defines.items():
+        problem = define_problem(name, value)
+        if problem is None:
+            kept[name] = value
+        else:
+            problems.append(f"{where}: {problem}, left out")
+    return kept
 
 
 def _describe(error: Exception) -> str:

@@ -30,7 +30,8 @@ BUNDLED_DISTRIBUTIONS: tuple[tuple[str, str], ...] = (
 )
 INSTALL_HINT = (
     "Install it with `pip install 'codon-lsp[codon]'`, or the upstream installer "
-    "(which puts it in ~/.codon/bin), or set `codon.compiler.path`."
+    "(which puts it in ~/.codon/bin), or name it with the `codon.compiler.path` "
+    "setting (--codon on the command line)."
 )
 PAREN_LOCATIONS_SINCE = (0, 19, 0)
 """0.19 prints ``file:LINE (COL-END)``; earlier ones print ``file:LINE:COL-END``."""
