@@ -33,10 +33,10 @@ test: $(STAMP)
 
 ## Python: ruff and mypy --strict; TypeScript: prettier and tsc --noEmit.
 lint: $(STAMP)
-	$(BIN)/ruff format --check server tests vscode-extension/scripts
-	$(BIN)/ruff check server tests vscode-extension/scripts
+	$(BIN)/ruff format --check server tests benchmarks vscode-extension/scripts
+	$(BIN)/ruff check server tests benchmarks vscode-extension/scripts
 	$(BIN)/mypy
-	$(BIN)/mypy --strict vscode-extension/scripts
+	$(BIN)/mypy --strict benchmarks vscode-extension/scripts
 
 format: $(STAMP)
 	$(BIN)/ruff format server tests

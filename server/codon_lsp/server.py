@@ -264,20 +264,22 @@ class CodonLanguageServer(LanguageServer):
     def document_opened(self, path: Path, version: int | None) -> None:
         self._versions[path] = version
 
-    def document_closed(self, path: Path) -> None:
-        self.scheduler.cancel(path)
+    def cancel_debounce(self, path: Path) -> None:
+        """Drop a pending check of the unsaved buffer (a save or close came first)."""
         debounce = self._debounces.pop(path, None)
         if debounce is not None:
             debounce.cancel()
+
+    def document_closed(self, path: Path) -> None:
+        self.scheduler.cancel(path)
+        self.cancel_debounce(path)
         self._versions.pop(path, None)
         self.store.clear_owner(check_owner(path))
         self.store.forget_file(path)
 
     def schedule_change_check(self, uri: str, path: Path, delay_s: float) -> None:
         """Check the unsaved buffer once typing pauses for ``delay_s``."""
-        previous = self._debounces.pop(path, None)
-        if previous is not None:
-            previous.cancel()
+        self.cancel_debounce(path)
 
         async def later() -> None:
             await asyncio.sleep(delay_s)
@@ -366,25 +368,34 @@ class CodonLanguageServer(LanguageServer):
 
     @contextlib.asynccontextmanager
     async def _progress(self, title: str) -> Any:
-        """Work-done progress around a block, when the client supports it."""
+        """Work-done progress around a block, when the client supports it.
+
+        The block starts at once: the progress begins whenever the client has
+        answered the token request, so a slow editor never delays a check.
+        """
         if not self._supports(lambda caps: caps.window.work_done_progress):  # type: ignore[union-attr]
             yield
             return
         token = str(uuid.uuid4())
-        try:
-            await asyncio.wait_for(
-                self.work_done_progress.create_async(token), CONFIGURATION_TIMEOUT_S
-            )
-        except Exception:
-            yield
-            return
-        self.work_done_progress.begin(
-            token, types.WorkDoneProgressBegin(title="Codon", message=title)
-        )
+        state = {"finished": False, "begun": False}
+
+        def begin(created: asyncio.Future[Any]) -> None:
+            if created.cancelled() or created.exception() is not None:
+                return
+            if not state["finished"]:
+                state["begun"] = True
+                self.work_done_progress.begin(
+                    token, types.WorkDoneProgressBegin(title="Codon", message=title)
+                )
+
+        request = asyncio.ensure_future(self.work_done_progress.create_async(token))
+        request.add_done_callback(begin)
         try:
             yield
         finally:
-            self.work_done_progress.end(token, types.WorkDoneProgressEnd())
+            state["finished"] = True
+            if state["begun"]:
+                self.work_done_progress.end(token, types.WorkDoneProgressEnd())
 
 
 def create_server(overrides: CommandLineOverrides | None = None) -> CodonLanguageServer:
@@ -430,6 +441,9 @@ def create_server(overrides: CommandLineOverrides | None = None) -> CodonLanguag
     async def did_save(
         ls: CodonLanguageServer, params: types.DidSaveTextDocumentParams
     ) -> None:
+        path = uri_to_path(params.text_document.uri)
+        if path is not None:
+            ls.cancel_debounce(path.resolve())
         await ls.check_document(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
