@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
-import uuid
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +43,7 @@ from codon_lsp.build_report import (
     scan_text,
 )
 from codon_lsp.check_command import positive_number
+from codon_lsp.progress import work_done
 from codon_lsp.settings import Settings, parse_define_arguments
 from codon_lsp.toolchain import CodonNotFound, find_codon
 from codon_lsp.uris import uri_to_path
@@ -60,7 +58,6 @@ SCAN_COMMAND = "codon.scanBinary"
 BUILD_OWNER = "build"
 """The diagnostics producer name of builds (see ``publish_extra_diagnostics``)."""
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-_PROGRESS_CREATE_TIMEOUT_S = 5.0
 
 
 # Command line.
@@ -210,7 +207,11 @@ async def build_in_editor(
         return _refuse(server, f"codon-lsp build: {error}")
 
     cancelled_by_user = False
-    async with _work_done(server, f"Building {path.name}") as (report, on_cancel):
+    async with work_done(server, f"Building {path.name}", cancellable=True) as work:
+
+        def report(step: BuildProgress) -> None:
+            work.report(f"{step.step}: {step.message}", step.percentage)
+
         build = asyncio.ensure_future(
             run_build(request, toolchain, progress=report, observer=server.observe)
         )
@@ -220,7 +221,7 @@ async def build_in_editor(
             cancelled_by_user = True
             build.cancel()
 
-        on_cancel(cancel)
+        work.on_cancel(cancel)
         try:
             result = await build
         except BuildConfigError as error:
@@ -362,55 +363,3 @@ def _refuse(server: CodonLanguageServer, message: str) -> dict[str, Any]:
         types.ShowMessageParams(type=types.MessageType.Error, message=message)
     )
     return {"status": "refused", "ok": False, "detail": message}
-
-
-ProgressReporter = Callable[[BuildProgress], None]
-CancelHook = Callable[[Callable[[], None]], None]
-
-
-@contextlib.asynccontextmanager
-async def _work_done(
-    server: CodonLanguageServer, title: str
-) -> AsyncIterator[tuple[ProgressReporter, CancelHook]]:
-    """Cancellable work-done progress when the client supports it, else silence."""
-    progress = server.work_done_progress
-    token = str(uuid.uuid4())
-    capabilities = server.client_capabilities
-    if not (capabilities.window and capabilities.window.work_done_progress):
-        yield (lambda _: None), (lambda _: None)
-        return
-    try:
-        await asyncio.wait_for(progress.create_async(token), _PROGRESS_CREATE_TIMEOUT_S)
-    except Exception:  # progress is a nicety, never a reason to fail
-        yield (lambda _: None), (lambda _: None)
-        return
-
-    loop = asyncio.get_running_loop()
-
-    def report(step: BuildProgress) -> None:
-        progress.report(
-            token,
-            types.WorkDoneProgressReport(
-                message=f"{step.step}: {step.message}",
-                percentage=step.percentage,
-                cancellable=True,
-            ),
-        )
-
-    def on_cancel(callback: Callable[[], None]) -> None:
-        future = progress.tokens[token]
-        future.add_done_callback(
-            lambda done: (
-                loop.call_soon_threadsafe(callback) if done.cancelled() else None
-            )
-        )
-
-    progress.begin(
-        token,
-        types.WorkDoneProgressBegin(title="Codon", message=title, cancellable=True),
-    )
-    try:
-        yield report, on_cancel
-    finally:
-        progress.end(token, types.WorkDoneProgressEnd())
-        progress.tokens.pop(token, None)

@@ -11,9 +11,7 @@ work-done progress (or the request) kills the program's process group.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +22,7 @@ from codon_lsp import program_runner, runtime_errors
 from codon_lsp.compile_record import CompileRecord, Outcome
 from codon_lsp.compiler_output import strip_colour
 from codon_lsp.program_runner import RunPlan
+from codon_lsp.progress import work_done
 from codon_lsp.sandbox import ProcessResult, SandboxedProcess, SandboxError
 from codon_lsp.toolchain import CodonNotFound
 from codon_lsp.uris import uri_to_path
@@ -36,7 +35,6 @@ log = structlog.get_logger("codon")
 RUN_COMMAND = "codon.run"
 RUN_WITH_CPYTHON_COMMAND = "codon.runWithCPython"
 DIAGNOSTIC_OWNER = "run"
-_PROGRESS_CREATE_TIMEOUT_S = 5.0
 
 
 class _LineStream:
@@ -151,12 +149,12 @@ async def _run_streaming(
         server, types.MessageType.Info, f"codon-lsp: running {' '.join(plan.argv)}"
     )
 
-    async with _cancellable_progress(server, f"Running {name}") as on_cancel:
+    async with work_done(server, f"Running {name}", cancellable=True) as work:
         process = program_runner.start(
             plan, lambda stream, text: streams[stream].feed(text)
         )
         running[plan.file] = process
-        on_cancel(lambda: process.kill("cancel"))
+        work.on_cancel(lambda: process.kill("cancel"))
         waiting = asyncio.ensure_future(asyncio.to_thread(process.wait))
         try:
             result = await asyncio.shield(waiting)
@@ -179,44 +177,6 @@ def _log_message(
     server.window_log_message(
         types.LogMessageParams(type=kind, message=strip_colour(text))
     )
-
-
-@contextlib.asynccontextmanager
-async def _cancellable_progress(
-    server: CodonLanguageServer, title: str
-) -> AsyncIterator[Callable[[Callable[[], None]], None]]:
-    """Work-done progress whose cancel button calls back; silence without support."""
-    capabilities = server.client_capabilities
-    if not (capabilities.window and capabilities.window.work_done_progress):
-        yield lambda _: None
-        return
-    progress = server.work_done_progress
-    token = str(uuid.uuid4())
-    try:
-        await asyncio.wait_for(progress.create_async(token), _PROGRESS_CREATE_TIMEOUT_S)
-    except Exception:  # progress is a nicety, never a reason not to run
-        yield lambda _: None
-        return
-    loop = asyncio.get_running_loop()
-
-    def on_cancel(callback: Callable[[], None]) -> None:
-        future = progress.tokens.get(token)
-        if future is not None:
-            future.add_done_callback(
-                lambda done: (
-                    loop.call_soon_threadsafe(callback) if done.cancelled() else None
-                )
-            )
-
-    progress.begin(
-        token,
-        types.WorkDoneProgressBegin(title="Codon", message=title, cancellable=True),
-    )
-    try:
-        yield on_cancel
-    finally:
-        progress.end(token, types.WorkDoneProgressEnd())
-        progress.tokens.pop(token, None)
 
 
 def _exception_of(

@@ -8,7 +8,6 @@ one message; the server itself keeps serving.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import time
 import uuid
@@ -27,6 +26,7 @@ from codon_lsp.compile_record import CompileObserver, CompileRecord
 from codon_lsp.diagnostic_store import DiagnosticStore, check_owner
 from codon_lsp.logging_setup import configure_logging
 from codon_lsp.observability import Observability
+from codon_lsp.progress import work_done
 from codon_lsp.scheduler import CheckScheduler, Superseded
 from codon_lsp.settings import LogLevel, Settings, merge_raw, parse_settings
 from codon_lsp.toolchain import CodonNotFound, Toolchain, find_codon
@@ -315,7 +315,7 @@ class CodonLanguageServer(LanguageServer):
             encoding=self.position_encoding,
             unsaved_source=unsaved_source,
         )
-        async with self._progress(f"Checking {path.name}"):
+        async with work_done(self, f"Checking {path.name}"):
             try:
                 result = await self.scheduler.check(request)
             except Superseded:
@@ -365,37 +365,6 @@ class CodonLanguageServer(LanguageServer):
         if self.observability is not None:
             self.observability.started(str(check.target), "check")
         self.send_status("checking")
-
-    @contextlib.asynccontextmanager
-    async def _progress(self, title: str) -> Any:
-        """Work-done progress around a block, when the client supports it.
-
-        The block starts at once: the progress begins whenever the client has
-        answered the token request, so a slow editor never delays a check.
-        """
-        if not self._supports(lambda caps: caps.window.work_done_progress):  # type: ignore[union-attr]
-            yield
-            return
-        token = str(uuid.uuid4())
-        state = {"finished": False, "begun": False}
-
-        def begin(created: asyncio.Future[Any]) -> None:
-            if created.cancelled() or created.exception() is not None:
-                return
-            if not state["finished"]:
-                state["begun"] = True
-                self.work_done_progress.begin(
-                    token, types.WorkDoneProgressBegin(title="Codon", message=title)
-                )
-
-        request = asyncio.ensure_future(self.work_done_progress.create_async(token))
-        request.add_done_callback(begin)
-        try:
-            yield
-        finally:
-            state["finished"] = True
-            if state["begun"]:
-                self.work_done_progress.end(token, types.WorkDoneProgressEnd())
 
 
 def create_server(overrides: CommandLineOverrides | None = None) -> CodonLanguageServer:
