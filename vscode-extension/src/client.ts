@@ -18,17 +18,8 @@ import {
   type ServerOptions,
 } from "vscode-languageclient/node";
 
-import {
-  answerConfiguration,
-  collectSettings,
-  type SettingsObject,
-} from "./configuration";
-import {
-  candidates,
-  chooseInterpreter,
-  probePython,
-  type Interpreter,
-} from "./interpreter";
+import { answerConfiguration, collectSettings, type SettingsObject } from "./configuration";
+import { candidates, chooseInterpreter, probePython, type Interpreter } from "./interpreter";
 import { parseLogLevel, type ExtensionLog } from "./log";
 import { selectedInterpreter } from "./pythonExtension";
 import { routeServerMessage } from "./serverMessages";
@@ -92,9 +83,7 @@ export class CodonClient implements vscode.Disposable {
       }
     });
     for (const method of ["codon/status"]) {
-      this.client.onNotification(method, (params: unknown) =>
-        this.onNotification(method, params),
-      );
+      this.client.onNotification(method, (params: unknown) => this.onNotification(method, params));
     }
     try {
       await this.client.start();
@@ -129,20 +118,15 @@ export class CodonClient implements vscode.Disposable {
 
   /** Sends the current settings after a change (the server also re-reads per file). */
   async settingsChanged(): Promise<void> {
-    await this.client?.sendNotification(
-      DidChangeConfigurationNotification.type,
-      {
-        settings: { codon: this.settingsFor(undefined) },
-      },
-    );
+    await this.client?.sendNotification(DidChangeConfigurationNotification.type, {
+      settings: { codon: this.settingsFor(undefined) },
+    });
   }
 
   /** Runs a server command; fails when the server is not running. */
   async execute(command: string, args: unknown[]): Promise<unknown> {
     if (!this.client?.isRunning()) {
-      throw new Error(
-        "the Codon language server is not running; see the Codon log.",
-      );
+      throw new Error("the Codon language server is not running; see the Codon log.");
     }
     return this.client.sendRequest(ExecuteCommandRequest.type, {
       command,
@@ -181,20 +165,14 @@ export class CodonClient implements vscode.Disposable {
 
   private createClient(): LanguageClient {
     const interpreter = this.interpreter as Interpreter;
-    const bundledLibs = this.context.asAbsolutePath(
-      path.join("bundled", "libs"),
-    );
+    const bundledLibs = this.context.asAbsolutePath(path.join("bundled", "libs"));
     const serverOptions: ServerOptions = async () => {
       const token = await this.context.secrets.get(TOKEN_SECRET);
       const level = parseLogLevel(this.settingsFor(undefined).logLevel);
-      return spawn(
-        interpreter.command,
-        ["-m", "codon_lsp", "--log-level", level],
-        {
-          env: serverEnvironment(process.env, bundledLibs, token),
-          stdio: "pipe",
-        },
-      );
+      return spawn(interpreter.command, ["-m", "codon_lsp", "--log-level", level], {
+        env: serverEnvironment(process.env, bundledLibs, token),
+        stdio: "pipe",
+      });
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: DOCUMENT_SELECTOR,
@@ -218,9 +196,7 @@ export class CodonClient implements vscode.Disposable {
             if (defaults instanceof ResponseError) {
               return defaults;
             }
-            return answerConfiguration(params, defaults, (scopeUri) =>
-              this.settingsFor(scopeUri),
-            );
+            return answerConfiguration(params, defaults, (scopeUri) => this.settingsFor(scopeUri));
           },
         },
       },
