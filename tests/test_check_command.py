@@ -121,3 +121,11 @@ def test_the_summary_counts_the_files_asked_for(tmp_path: Path) -> None:
     assert (
         done.stdout.strip().splitlines()[-1] == "1 files checked: 2 errors, 0 warnings"
     )
+
+
+def test_jobs_must_be_a_positive_whole_number(tmp_path: Path) -> None:
+    program = tmp_path / "main.py"
+    program.write_text("print(1)\n")
+    done = run_check("--jobs", "0", str(program))
+    assert done.returncode == 2
+    assert "argument --jobs/-j: expected a whole number greater than 0" in done.stderr

@@ -160,3 +160,45 @@ def test_cli_codon_exception_names_the_line(
     assert status == 128 + 6
     assert captured.out == "start\n0\n1\n2\n"
     assert f"{target.resolve()}:3: ValueError: bad value: 3" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--memory-mb", "0"),
+        ("--threads", "-1"),
+        ("--max-output-bytes", "0"),
+        ("--timeout", "-3"),
+        ("--memory-mb", "lots"),
+    ],
+)
+def test_cli_limits_that_would_not_be_limits_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    target = tmp_path / "main.py"
+    target.write_text("print(1)\n")
+
+    with pytest.raises(SystemExit) as ended:
+        _cli([option, value, str(target)])
+
+    assert ended.value.code == 2
+    assert f"argument {option}: expected" in capsys.readouterr().err
+
+
+def test_cli_says_when_a_run_ran_out_of_memory_under_the_limit(
+    codon: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Codon's JIT cannot compile even a one-line program in 512 MiB of address
+    # space (docs/fallbacks.md): the abort is the limit's doing, not the code's.
+    target = tmp_path / "main.py"
+    target.write_text("print(1)\n")
+
+    status = _cli(["--codon", str(codon), "--memory-mb", "512", str(target)])
+
+    err = capsys.readouterr().err
+    assert status == 128 + 6
+    assert "std::bad_alloc" in err
+    assert (
+        "main.py killed by SIGABRT after running out of memory under the limit"
+        " of 512 MiB" in err
+    )

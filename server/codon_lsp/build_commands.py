@@ -42,7 +42,7 @@ from codon_lsp.build_report import (
     scan_json,
     scan_text,
 )
-from codon_lsp.check_command import positive_number
+from codon_lsp.cli_arguments import add_define_option, positive_number
 from codon_lsp.progress import work_done
 from codon_lsp.settings import Settings, parse_define_arguments
 from codon_lsp.toolchain import CodonNotFound, find_codon
@@ -73,14 +73,7 @@ def add_build_parser(subparsers: Any) -> None:
     mode.add_argument("--debug", dest="release", action="store_false")
     parser.add_argument("--kind", choices=("exe", "lib", "pyext", "obj"), default="exe")
     parser.add_argument("-o", "--output", type=Path, metavar="OUT")
-    parser.add_argument(
-        "-D",
-        dest="defines",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a define passed to the compilation",
-    )
+    add_define_option(parser, "a define passed to the compilation")
     parser.add_argument(
         "--codon-arg",
         dest="codon_args",

@@ -20,6 +20,7 @@ import structlog
 from lsprotocol import types
 
 from codon_lsp.checker import CheckError, CheckRequest, CheckResult, run_check
+from codon_lsp.cli_arguments import add_define_option, positive_int, positive_number
 from codon_lsp.settings import CompilerSettings, parse_define_arguments
 from codon_lsp.toolchain import CodonNotFound, Toolchain, find_codon
 from codon_lsp.uris import uri_to_path
@@ -40,14 +41,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--codon", metavar="PATH", help="the Codon compiler to use")
-    parser.add_argument(
-        "-D",
-        dest="defines",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a define passed to every compilation",
-    )
+    add_define_option(parser, "a define passed to every compilation")
     parser.add_argument(
         "--timeout",
         type=positive_number,
@@ -55,22 +49,13 @@ def add_parser(subparsers: Any) -> None:
         help="seconds before a compilation is killed",
     )
     parser.add_argument(
-        "--jobs", "-j", type=int, default=CompilerSettings().max_concurrent
+        "--jobs",
+        "-j",
+        type=positive_int,
+        default=CompilerSettings().max_concurrent,
+        help="how many compilations run at once (default: the cores)",
     )
     parser.set_defaults(func=run)
-
-
-def positive_number(text: str) -> float:
-    """An argparse type: a number of seconds greater than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a number greater than 0, got {text!r}"
-        )
-    return value
 
 
 def source_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -104,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             path=args.codon,
             defines=parse_define_arguments(args.defines),
             timeout_seconds=args.timeout,
-            max_concurrent=max(args.jobs, 1),
+            max_concurrent=args.jobs,
         )
     except (CodonNotFound, ValueError) as error:
         print(f"codon-lsp check: {error}", file=sys.stderr)

@@ -276,6 +276,24 @@ def run(plan: RunPlan, on_output: OutputCallback | None = None) -> ProcessResult
     return start(plan, on_output).wait()
 
 
+OUT_OF_MEMORY_MARKS = (
+    "std::bad_alloc",
+    "Out of heap memory",
+    "Cannot allocate memory",
+    "MemoryError",
+    "GC Warning: Out of Memory",
+)
+"""What a program prints when an allocation fails: the C++ runtime, OpenMP,
+libc, CPython and Boehm GC (Codon's collector) each say it their own way."""
+
+
+def ran_out_of_memory(result: ProcessResult, limits: Limits) -> bool:
+    """Whether a failed run says an allocation failed under our memory limit."""
+    if result.ok or limits.memory_bytes is None:
+        return False
+    return any(mark in result.stderr for mark in OUT_OF_MEMORY_MARKS)
+
+
 def describe_ending(result: ProcessResult, limits: Limits) -> str:
     """One line saying how a run ended, for the user."""
     if result.timed_out:
@@ -283,8 +301,16 @@ def describe_ending(result: ProcessResult, limits: Limits) -> str:
     if result.cancelled:
         return "cancelled"
     if result.signal is not None:
-        return f"killed by {result.signal_name}"
-    return f"exited with status {result.exit_code}"
+        ending = f"killed by {result.signal_name}"
+    else:
+        ending = f"exited with status {result.exit_code}"
+    if ran_out_of_memory(result, limits) and limits.memory_bytes is not None:
+        mib = limits.memory_bytes // (1024 * 1024)
+        ending += (
+            f" after running out of memory under the limit of {mib} MiB"
+            " (codon.limits.memoryMb, or --memory-mb)"
+        )
+    return ending
 
 
 def exit_status(result: ProcessResult) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from codon_lsp import program_runner, runtime_errors
+from codon_lsp.cli_arguments import positive_int, positive_number
 from codon_lsp.sandbox import ProcessResult, SandboxError
 from codon_lsp.settings import LimitSettings, PythonSettings, Settings
 from codon_lsp.toolchain import CodonNotFound, find_codon
@@ -32,12 +33,29 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--codon", metavar="PATH", help="the codon binary to use")
     parser.add_argument("--interpreter", metavar="PYTHON", help="the CPython to use")
     parser.add_argument(
-        "--timeout", type=float, default=defaults.timeout_seconds, metavar="SECONDS"
+        "--timeout",
+        type=positive_number,
+        default=defaults.timeout_seconds,
+        metavar="SECONDS",
+        help="wall-clock limit (default: %(default)s)",
     )
-    parser.add_argument("--memory-mb", type=int, default=defaults.memory_mb)
-    parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument(
-        "--max-output-bytes", type=int, default=defaults.max_output_bytes
+        "--memory-mb",
+        type=positive_int,
+        default=defaults.memory_mb,
+        help="address-space limit in MiB (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=defaults.threads,
+        help="thread limit, as OMP_NUM_THREADS (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-output-bytes",
+        type=positive_int,
+        default=defaults.max_output_bytes,
+        help="output kept; the rest is dropped (default: %(default)s)",
     )
     parser.add_argument("file", type=Path, metavar="FILE")
     parser.add_argument("args", nargs=argparse.REMAINDER, metavar="-- ARGS")
