@@ -129,3 +129,13 @@ def test_jobs_must_be_a_positive_whole_number(tmp_path: Path) -> None:
     done = run_check("--jobs", "0", str(program))
     assert done.returncode == 2
     assert "argument --jobs/-j: expected a whole number greater than 0" in done.stderr
+
+
+def test_a_file_name_with_a_colon_gets_its_real_diagnostic(tmp_path: Path) -> None:
+    program = tmp_path / "a:b.py"
+    program.write_text('x = 1 + "a"\n')
+    done = run_check(str(program))
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == (
+        f"{program}:1:5: error: unsupported operand type(s) for +: '1' and ''a''"
+    )

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from codon_lsp.compiler_output import SourceLocation, parse_output, strip_colour
+from codon_lsp.compiler_output import (
+    SourceLocation,
+    parse_line,
+    parse_output,
+    strip_colour,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -156,3 +161,49 @@ def test_escaped_utf8_bytes_in_messages_are_decoded() -> None:
     assert message.message == "unsupported operand type(s) for +: ''é'' and '1'"
     [kept] = parse_output("a.py:1 (1): error: bad \\xff byte\n").messages
     assert kept.message == "bad \\xff byte"
+
+
+@pytest.mark.parametrize(
+    ("line", "location", "is_frame"),
+    [
+        (
+            "a:b.py:1 (5-12): error: no",
+            SourceLocation(file="a:b.py", line=1, column=5, end_column=12),
+            False,
+        ),
+        (
+            "my file.py:3:4-6: warning: no",
+            SourceLocation(file="my file.py", line=3, column=4, end_column=6),
+            False,
+        ),
+        ("a:b.py:7: error: no", SourceLocation(file="a:b.py", line=7), False),
+        (
+            "10:20.py:2:1: error: no",
+            SourceLocation(file="10:20.py", line=2, column=1),
+            False,
+        ),
+        (
+            "╰─ x:y.py:2 (1-3): error: no",
+            SourceLocation(file="x:y.py", line=2, column=1, end_column=3),
+            True,
+        ),
+    ],
+)
+def test_file_names_with_colons_and_spaces(
+    line: str, location: SourceLocation, is_frame: bool
+) -> None:
+    parsed = parse_line(line)
+    assert parsed is not None
+    frame, message = parsed
+    assert frame is is_frame
+    assert message.location == location
+    assert message.message == "no"
+
+
+def test_a_colon_in_the_message_does_not_move_the_file_name() -> None:
+    parsed = parse_line("main.py:4 (7-9): error: shapes.py:6: error: nested")
+    assert parsed is not None
+    assert parsed[1].location == SourceLocation(
+        file="main.py", line=4, column=7, end_column=9
+    )
+    assert parsed[1].message == "shapes.py:6: error: nested"

@@ -23,6 +23,13 @@ echo "Expression: type->isRealized()" >&2
 kill -ABRT $$
 """
 
+# Exit status 1 is Codon's "compile error", but nothing here reads as one.
+UNREADABLE_COMPILER = """#!/bin/sh
+if [ "$1" = "--version" ]; then echo 0.19.3; exit 0; fi
+printf '\\033[1mcodon: something unforeseen\\033[0m\\n' >&2
+exit 1
+"""
+
 
 def push_settings(client: LanguageClient, settings: dict[str, object]) -> None:
     client.workspace_did_change_configuration(
@@ -73,6 +80,22 @@ async def test_a_crashing_compiler_gives_its_last_words(
     await wait_until(
         lambda: list(client.diagnostics.get(program.as_uri(), ["pending"])) == [],
         "the crash diagnostic to clear with a working compiler",
+    )
+
+
+async def test_a_failure_without_a_readable_message_is_said_without_colour(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    (tmp_path / "bin").mkdir()
+    compiler = write_executable(tmp_path / "bin" / "codon", UNREADABLE_COMPILER)
+    push_settings(client, {"compiler": {"path": str(compiler)}})
+    program = tmp_path / "main.py"
+    program.write_text("print(1)\n")
+    open_document(client, program)
+    [diagnostic] = (await next_publication(client, program, 0)).diagnostics
+    assert diagnostic.message == (
+        "Codon failed (exit status 1) without a message codon-lsp could read. "
+        "Its last output:\ncodon: something unforeseen"
     )
 
 

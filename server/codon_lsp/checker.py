@@ -23,7 +23,7 @@ import structlog
 from lsprotocol import types
 
 from codon_lsp.compile_record import CompileRecord, Outcome
-from codon_lsp.compiler_output import parse_output
+from codon_lsp.compiler_output import parse_output, strip_colour
 from codon_lsp.diagnostics import diagnostics_from_output, message_diagnostic
 from codon_lsp.positions import split_lines
 from codon_lsp.project_files import ProjectFiles, collect_project_files
@@ -199,7 +199,7 @@ class Check:
 
 
 def _tail(result: ProcessResult) -> str:
-    lines = (result.stderr + result.stdout).strip().splitlines()
+    lines = strip_colour(result.stderr + result.stdout).strip().splitlines()
     return "\n".join(lines[-CRASH_TAIL_LINES:])
 
 
@@ -243,6 +243,11 @@ def interpret(check: Check, result: ProcessResult) -> CheckResult:
             f"Codon did not finish within {request.compiler.timeout_seconds:g} s "
             "and was stopped; raise the timeout (codon.compiler.timeoutSeconds, "
             "or --timeout) if it needs longer."
+        )
+    elif silent_failure:
+        detail = (
+            "Codon failed (exit status 1) without a message codon-lsp could read. "
+            f"Its last output:\n{_tail(result)}"
         )
     elif crashed:
         how = result.signal_name or f"exit status {result.exit_code}"

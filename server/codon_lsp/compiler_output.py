@@ -18,8 +18,10 @@ Severity = Literal["error", "warning", "note"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _CHAIN_PREFIX = re.compile(r"^\s*[├╰└|`][─-]+\s?")
+# The file name may hold colons and spaces (``a:b.py``): the shortest name
+# followed by a line number and a severity is the one.
 _MESSAGE = re.compile(
-    r"^(?:(?P<file>[^\s:][^:]*?):(?P<line>\d+)"
+    r"^(?:(?P<file>[^\s:].*?):(?P<line>\d+)"
     r"(?:\s\((?P<pcol>\d+)(?:-(?P<pend>\d+))?\)|:(?P<ccol>\d+)(?:-(?P<cend>\d+))?)?"
     r":\s)?(?P<severity>error|warning|note):\s?(?P<message>.*)$"
 )
