@@ -202,3 +202,19 @@ def test_cli_says_when_a_run_ran_out_of_memory_under_the_limit(
         "main.py killed by SIGABRT after running out of memory under the limit"
         " of 512 MiB" in err
     )
+
+
+def test_cli_says_when_a_run_did_not_compile(
+    codon: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "broken.py"
+    target.write_text('print(1 + "a")\n')
+
+    status = _cli(["--codon", str(codon), str(target)])
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.splitlines()[-1] == (
+        "codon-lsp run: broken.py did not compile:"
+        " unsupported operand type(s) for +: '1' and ''a''"
+    )

@@ -116,3 +116,19 @@ async def test_run_with_cpython_streams_output_and_exit_status(
     logged = _logged(client)
     assert "[plain.py] 5" in logged
     assert "codon-lsp: plain.py exited with status 3" in logged
+
+
+async def test_a_run_that_does_not_compile_says_why(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text('print(1 + "a")\n')
+
+    answer = await _run(client, "codon.run", path)
+
+    assert _field(answer, "status") == "failed"
+    assert _field(answer, "exitCode") == 1
+    shown = [m for m in client.messages if m.type == types.MessageType.Error]
+    assert [m.message for m in shown] == [
+        "broken.py did not compile: unsupported operand type(s) for +: '1' and ''a''"
+    ]

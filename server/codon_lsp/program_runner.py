@@ -19,6 +19,7 @@ from typing import Literal
 
 import structlog
 
+from codon_lsp.compiler_output import parse_output
 from codon_lsp.sandbox import (
     Limits,
     OutputCallback,
@@ -292,6 +293,22 @@ def ran_out_of_memory(result: ProcessResult, limits: Limits) -> bool:
     if result.ok or limits.memory_bytes is None:
         return False
     return any(mark in result.stderr for mark in OUT_OF_MEMORY_MARKS)
+
+
+def compile_error_of(plan: RunPlan, result: ProcessResult) -> str | None:
+    """The first compile error of a ``codon run`` that never started the program.
+
+    ``codon run`` compiles first and exits 1 with the compiler's messages when
+    that fails; saying so beats a bare "exited with status 1".
+    """
+    if plan.engine != "codon" or result.exit_code != 1:
+        return None
+    errors = [
+        message
+        for message in parse_output(result.stderr).messages
+        if message.severity == "error"
+    ]
+    return errors[0].message if errors else None
 
 
 def describe_ending(result: ProcessResult, limits: Limits) -> str:

@@ -127,6 +127,12 @@ def _summarise(plan: program_runner.RunPlan, result: ProcessResult) -> None:
             "stderr",
             f"codon-lsp run: {runtime_errors.describe_signal(result.signal)}\n",
         )
-    if not result.ok:
+    compile_error = program_runner.compile_error_of(plan, result)
+    if compile_error is not None:
+        _echo(
+            "stderr",
+            f"codon-lsp run: {plan.file.name} did not compile: {compile_error}\n",
+        )
+    elif not result.ok:
         ending = program_runner.describe_ending(result, plan.limits)
         _echo("stderr", f"codon-lsp run: {plan.file.name} {ending}\n")

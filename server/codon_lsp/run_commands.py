@@ -218,10 +218,14 @@ def _report(server: CodonLanguageServer, plan: RunPlan, result: ProcessResult) -
     if result.signal is not None and not (result.timed_out or result.cancelled):
         ending = runtime_errors.describe_signal(result.signal)
     exception = _exception_of(plan, result)
+    compile_error = program_runner.compile_error_of(plan, result)
     detail = f"{exception.name}: {exception.message}" if exception else ending
     message = f"{plan.file.name} {ending}"
     if exception is not None:
         message += f": {detail}"
+    elif compile_error is not None:
+        detail = compile_error
+        message = f"{plan.file.name} did not compile: {compile_error}"
     if result.output_truncated:
         message += " (output beyond the limit was dropped)"
     _log_message(server, types.MessageType.Info, f"codon-lsp: {message}")
