@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +15,11 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 SERVER_COMMAND = [sys.executable, "-m", "codon_lsp"]
+
+# Servers keep check results in the user's cache folder (platformdirs honours
+# XDG_CACHE_HOME); every server the tests start inherits a private one, so no
+# test is answered from another run's results or writes into the real one.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="codon-lsp-test-cache-")
 
 
 def codon_binary() -> Path:

@@ -31,6 +31,7 @@ def run_neovim(script: Path, program: Path, tmp_path: Path) -> dict[str, Any]:
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
     }
     subprocess.run(
         ["nvim", "--headless", "--clean", "-n", "-c", f"luafile {script}"],

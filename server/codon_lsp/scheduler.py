@@ -2,7 +2,8 @@
 
 A newer check of a file supersedes the running one: its compiler's process
 group is killed and its result is never delivered. A global semaphore bounds
-how many compilers run at the same time.
+how many compilers run at the same time. Results are remembered in memory and,
+where ``compiler.persistentCache`` allows, on disk across restarts.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from codon_lsp.checker import (
     as_cached,
     start_failure,
 )
+from codon_lsp.result_store import ResultStore
 from codon_lsp.sandbox import SandboxError, wait_cancellable
 
 log = structlog.get_logger("codon")
@@ -48,6 +50,7 @@ class CheckScheduler:
         max_concurrent: int,
         cache: ResultCache | None = None,
         on_started: Callable[[Check], None] | None = None,
+        store: ResultStore | None = None,
     ) -> None:
         self._slots = asyncio.Semaphore(max_concurrent)
         self._max_concurrent = max_concurrent
@@ -55,6 +58,8 @@ class CheckScheduler:
         self._generations: dict[Path, int] = {}
         self.cache = cache if cache is not None else ResultCache()
         self._on_started = on_started
+        self.store = store
+        self._saving: set[asyncio.Future[None]] = set()
 
     def resize(self, max_concurrent: int) -> None:
         """Change the global limit; checks already waiting keep their place."""
@@ -79,7 +84,16 @@ class CheckScheduler:
         check = await asyncio.to_thread(Check, request)
         if self._generations.get(path) != generation:
             raise Superseded(str(path))
-        if (cached := self.cache.get(check.key)) is not None:
+        cached = self.cache.get(check.key)
+        store = self._store_for(request)
+        if cached is None and store is not None:
+            cached = await asyncio.to_thread(store.load, check.key)
+            if self._generations.get(path) != generation:
+                raise Superseded(str(path))
+            if cached is not None:
+                log.debug("check.stored", path=str(path))
+                self.cache.put(check.key, cached)
+        if cached is not None:
             self._cancel_task(path)
             return cached
 
@@ -151,7 +165,21 @@ class CheckScheduler:
         result = await asyncio.to_thread(check.finish, outcome)
         if result.record.outcome in ("ok", "error"):
             self.cache.put(check.key, as_cached(result))
+            store = self._store_for(check.request)
+            if store is not None:
+                self._save_later(store, check.key, as_cached(result))
         return result
+
+    def _store_for(self, request: CheckRequest) -> ResultStore | None:
+        return self.store if request.compiler.persistent_cache else None
+
+    def _save_later(self, store: ResultStore, key: str, result: CheckResult) -> None:
+        """Write to disk off the path of delivery; ``shutdown`` waits for it."""
+        saving = asyncio.get_running_loop().run_in_executor(
+            None, store.save, key, result
+        )
+        self._saving.add(saving)
+        saving.add_done_callback(self._saving.discard)
 
     async def shutdown(self) -> None:
         """Cancel every running check and wait until their compilers are gone."""
@@ -159,3 +187,6 @@ class CheckScheduler:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._saving, return_exceptions=True)
+        if self.store is not None:
+            self.store.close()

@@ -27,6 +27,7 @@ from codon_lsp.diagnostic_store import DiagnosticStore, check_owner
 from codon_lsp.logging_setup import configure_logging
 from codon_lsp.observability import Observability
 from codon_lsp.progress import work_done
+from codon_lsp.result_store import RESULTS_FILE, ResultStore, default_cache_dir
 from codon_lsp.scheduler import CheckScheduler, Superseded
 from codon_lsp.settings import LogLevel, Settings, merge_raw, parse_settings
 from codon_lsp.toolchain import CodonNotFound, Toolchain, find_codon
@@ -91,6 +92,7 @@ class CodonLanguageServer(LanguageServer):
         self.scheduler = CheckScheduler(
             max_concurrent=Settings().compiler.max_concurrent,
             on_started=self.check_started,
+            store=ResultStore(default_cache_dir() / RESULTS_FILE),
         )
         self.observers: list[CompileObserver] = []
         self.last_check: dict[str, Any] | None = None

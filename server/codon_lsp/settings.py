@@ -41,6 +41,8 @@ class CompilerSettings:
     """A check still running after this long is killed and reported."""
     max_concurrent: int = field(default_factory=_cores)
     """How many compilations may run at once across all files."""
+    persistent_cache: bool = True
+    """Keep check results on disk, so unchanged files are answered without compiling."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -172,7 +172,13 @@ async function startCodeServer(run) {
       ...(run.trusted ? ["--disable-workspace-trust"] : []),
       run.workspace,
     ],
-    { stdio: ["ignore", "pipe", "pipe"], detached: true },
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+      // The server keeps check results in the user's cache folder: a run of
+      // its own starts with none, as a new user would.
+      env: { ...process.env, XDG_CACHE_HOME: path.join(run.root, "cache") },
+    },
   );
   const logFile = fs.createWriteStream(path.join(run.root, "code-server.log"));
   child.stdout.pipe(logFile);
