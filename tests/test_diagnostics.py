@@ -6,8 +6,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from codon_lsp.diagnostics import diagnostics_from_output
-from codon_lsp.positions import byte_range_to_lsp, split_lines
+from codon_lsp.positions import (
+    byte_range_to_lsp,
+    code_point_column_to_byte,
+    split_lines,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
@@ -126,3 +131,61 @@ def test_mapping_never_raises(lines: list[str], source: str) -> None:
         program.write_text(source, encoding="utf-8", errors="surrogatepass")
         result = diagnostics_from_output("\n".join(lines), target=program)
         assert program.resolve() in result
+
+
+TRANSCRIPTS = Path(__file__).parent / "data" / "transcripts"
+
+
+@pytest.mark.parametrize("version", ["0.18.0", "0.19.3"])
+@pytest.mark.parametrize(
+    ("encoding", "character"), [("utf-16", 12), ("utf-8", 17), ("utf-32", 11)]
+)
+def test_syntax_error_columns_count_code_points(
+    tmp_path: Path, version: str, encoding: str, character: int
+) -> None:
+    # Codon's parser counts code points: `)` is the 12th after `x = "é漢😀" +`,
+    # where its type checker would have said byte 18.
+    program = tmp_path / "syntax_error_non_ascii.py"
+    program.write_bytes(
+        (TRANSCRIPTS / "programs" / "syntax_error_non_ascii.py").read_bytes()
+    )
+    stderr = (TRANSCRIPTS / version / "syntax_error_non_ascii.stderr").read_text()
+
+    [diagnostic] = diagnostics_from_output(stderr, target=program, encoding=encoding)[
+        program
+    ]
+
+    assert diagnostic.message == "syntax error, unexpected ')'"
+    assert (diagnostic.range.start.line, diagnostic.range.start.character) == (
+        1,
+        character,
+    )
+    assert diagnostic.range.end.character == character + 1
+
+
+def test_a_live_syntax_error_after_an_emoji_lands_on_its_character(
+    codon: Path, tmp_path: Path
+) -> None:
+    program = tmp_path / "main.py"
+    program.write_text('# 😀😀😀😀\nx = "😀😀😀😀" +)\n')
+
+    [diagnostic] = diagnostics_from_output(
+        compile_stderr(codon, program), target=program
+    )[program]
+
+    assert diagnostic.range.start == types.Position(line=1, character=16)
+
+
+def test_code_point_columns_become_byte_columns() -> None:
+    text = "aé漢😀b".encode()
+    assert [code_point_column_to_byte(text, column) for column in range(1, 7)] == [
+        1,
+        2,
+        4,
+        7,
+        11,
+        12,
+    ]
+    # Three code points past the end of the line stay three bytes past it.
+    assert code_point_column_to_byte(text, 9) == 15
+    assert code_point_column_to_byte(b"\xff\xfeab", 3) == 3

@@ -118,8 +118,9 @@ def build_main(args: argparse.Namespace) -> int:
             trusted_extra_args=args.codon_args,
             policy=policy,
             timeout_s=args.timeout,
-            # Columns in characters, as a person counts them.
-            position_encoding="utf-32",
+            # The same columns as ``codon-lsp check`` (UTF-16, as LSP), so a
+            # tool reading both reports finds one error at one place.
+            position_encoding="utf-16",
         )
         result = asyncio.run(run_build(request, toolchain))
     except (PolicyError, CodonNotFound, BuildConfigError, ValueError) as error:

@@ -127,7 +127,7 @@ class BuildRequest:
     timeout_s: float = DEFAULT_BUILD_TIMEOUT_S
     position_encoding: str = "utf-16"
     """How diagnostics count columns: the editor's negotiated encoding, or
-    ``utf-32`` (characters) for reports read by people."""
+    UTF-16 on the command line, as ``codon-lsp check`` does."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,7 @@ related information, standard-library frames included.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,11 @@ from pathlib import Path
 from lsprotocol import types
 
 from codon_lsp.compiler_output import CompilerMessage, SourceLocation, parse_output
-from codon_lsp.positions import byte_range_to_lsp, split_lines
+from codon_lsp.positions import (
+    byte_range_to_lsp,
+    code_point_column_to_byte,
+    split_lines,
+)
 from codon_lsp.project_files import ProjectFiles, collect_project_files, stdlib_index
 from codon_lsp.uris import path_to_uri
 
@@ -27,6 +32,8 @@ _SEVERITY = {
     "note": types.DiagnosticSeverity.Information,
 }
 ReadSource = Callable[[Path], bytes | None]
+CODE_POINT_MESSAGES = ("syntax error",)
+"""Messages of Codon's parser, whose columns count code points, not bytes."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +79,8 @@ class _Resolver:
         if path is None:
             return None
         lines = self.lines(path)
+        if message.startswith(CODE_POINT_MESSAGES):
+            location = _in_bytes(lines, location)
         return Place(
             path=path,
             in_project=in_project,
@@ -124,6 +133,22 @@ class _Resolver:
             if any(name.encode() in span or span in name.encode() for name in quoted):
                 score += 2
         return score
+
+
+def _in_bytes(lines: list[bytes], location: SourceLocation) -> SourceLocation:
+    """A location whose columns count code points, with byte columns instead."""
+    if not 1 <= location.line <= len(lines):
+        return location
+    text = lines[location.line - 1]
+    return dataclasses.replace(
+        location,
+        column=None
+        if location.column is None
+        else code_point_column_to_byte(text, location.column),
+        end_column=None
+        if location.end_column is None
+        else code_point_column_to_byte(text, location.end_column),
+    )
 
 
 def _related(

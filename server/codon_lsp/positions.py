@@ -1,8 +1,10 @@
-"""Turning Codon's byte columns into LSP positions in the negotiated encoding.
+"""Turning Codon's columns into LSP positions in the negotiated encoding.
 
 Codon counts UTF-8 bytes from 1 with an exclusive end that may run past the
-line; LSP counts code units of the negotiated encoding (UTF-16 unless agreed
-otherwise) from 0. The unit counting itself is pygls's ``PositionCodec``.
+line, except in syntax errors, whose columns count code points (its parser's
+unit, seen on 0.18.0 and 0.19.3); LSP counts code units of the negotiated
+encoding (UTF-16 unless agreed otherwise) from 0. The unit counting itself is
+pygls's ``PositionCodec``.
 """
 
 from __future__ import annotations
@@ -68,3 +70,15 @@ def _next_character_end(text: bytes, start: int) -> int:
     while end < len(text) and (text[end] & 0xC0) == 0x80:
         end += 1
     return min(end, len(text))
+
+
+def code_point_column_to_byte(text: bytes, column: int) -> int:
+    """A 1-based code point column on ``text`` as a 1-based byte column.
+
+    A byte that is not UTF-8 counts as one code point; a column past the end
+    of the line stays past it by as much, so clipping still applies.
+    """
+    decoded = text.decode("utf-8", errors="surrogateescape")
+    wanted = max(column - 1, 0)
+    prefix = decoded[:wanted].encode("utf-8", errors="surrogateescape")
+    return len(prefix) + max(wanted - len(decoded), 0) + 1
