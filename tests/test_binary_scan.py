@@ -285,11 +285,20 @@ def test_scan_command(
     assert report["pie"] is False
     assert report["runpath"] == readelf(codon_exe).runpath
     assert {item["id"] for item in report["findings"]} >= {"not-pie", "rpath-toolchain"}
+    assert report["policyFailures"] == []
 
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"failOn": ["not-pie"]}))
     assert scan_cli("--policy", str(policy), str(codon_exe)) == 1
-    assert "not-pie" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    [marked] = [line for line in out.splitlines() if "FAILS POLICY" in line]
+    assert "not-pie" in marked
+    assert out.splitlines()[-1] == "scan policy failed on not-pie"
+    assert scan_cli("--policy", str(policy), "--format", "json", str(codon_exe)) == 1
+    assert json.loads(capsys.readouterr().out)["policyFailures"] == ["not-pie"]
+
+    assert scan_cli("--codon", str(tmp_path / "no-codon"), str(codon_exe)) == 2
+    assert "no-codon" in capsys.readouterr().err
 
     text = tmp_path / "readme.md"
     text.write_text("# not a binary\n")

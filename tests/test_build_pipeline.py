@@ -136,7 +136,9 @@ def test_usage_problems_exit_2(
     assert build_cli("--policy", str(policy), str(source)) == 2
     assert "unknown finding id" in capsys.readouterr().err
     assert build_cli(str(tmp_path / "missing.py")) == 2
-    assert "is not a file" in capsys.readouterr().err
+    assert f"no such file: {tmp_path / 'missing.py'}" in capsys.readouterr().err
+    assert build_cli(str(tmp_path)) == 2
+    assert f"{tmp_path} is not a file" in capsys.readouterr().err
     assert build_cli("-D", "NO_EQUALS", str(source)) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
     assert build_cli("--codon-arg=-o", str(source)) == 2

@@ -142,21 +142,29 @@ def scan_main(args: argparse.Namespace) -> int:
     try:
         policy = load_policy(args.policy) if args.policy else ScanPolicy()
         scan = scan_binary(args.binary, toolchain_roots=_toolchain_roots(args.codon))
-    except (PolicyError, ScanError) as error:
+    except (PolicyError, ScanError, CodonNotFound) as error:
         sys.stderr.write(f"codon-lsp scan: {error}\n")
         return EXIT_USAGE
 
+    failed = policy.failures(scan.findings)
     if args.format == "json":
-        sys.stdout.write(render_json(scan_json(scan)))
+        sys.stdout.write(render_json(scan_json(scan, failed)))
     else:
-        sys.stdout.write(scan_text(scan))
-    return EXIT_FAILED if policy.failures(scan.findings) else EXIT_PASSED
+        sys.stdout.write(scan_text(scan, failed))
+    return EXIT_FAILED if failed else EXIT_PASSED
 
 
 def _toolchain_roots(explicit: str | None) -> list[Path]:
-    # A scan works without Codon; knowing its folder only sharpens the findings.
-    try:
+    """The Codon folder to flag; a compiler asked for by name must exist.
+
+    A scan works without Codon, which only sharpens the findings, so one not
+    found by searching is no error; one named with ``--codon`` that is not
+    there is (raises CodonNotFound).
+    """
+    if explicit is not None:
         return [find_codon(explicit).root]
+    try:
+        return [find_codon(None).root]
     except CodonNotFound:
         return []
 
@@ -320,21 +328,29 @@ async def scan_in_editor(
     if uri is None or path is None:
         return _refuse(server, f"codon.scanBinary needs a file URI, got {uri!r}")
     roots = await _toolchain_roots_for(server, uri)
+    policy = policy_from_ids((await server.settings_for(uri)).build.fail_on)
     try:
         scan = await asyncio.to_thread(scan_binary, path, toolchain_roots=roots)
     except ScanError as error:
         return _refuse(server, f"codon-lsp scan: {error}")
+    failed = policy.failures(scan.findings)
     server.window_log_message(
-        types.LogMessageParams(type=types.MessageType.Log, message=scan_text(scan))
+        types.LogMessageParams(
+            type=types.MessageType.Log, message=scan_text(scan, failed)
+        )
     )
     worst = [item for item in scan.findings if item.severity != "info"]
     summary = f"Scan of {path.name}: {len(scan.findings)} findings"
     if worst:
         summary += f" ({', '.join(sorted({item.id for item in worst}))})"
-    server.window_show_message(
-        types.ShowMessageParams(type=types.MessageType.Info, message=summary)
-    )
-    return scan_json(scan)
+    kind = types.MessageType.Info
+    if failed:
+        kind = types.MessageType.Warning
+        summary += (
+            f"; the scan policy fails on {', '.join(sorted({f.id for f in failed}))}"
+        )
+    server.window_show_message(types.ShowMessageParams(type=kind, message=summary))
+    return scan_json(scan, failed)
 
 
 async def _toolchain_roots_for(server: CodonLanguageServer, uri: str) -> list[Path]:

@@ -252,6 +252,8 @@ async def run_build(
 def _validate(request: BuildRequest, toolchain: Toolchain) -> Path:
     if not toolchain.version_text:
         raise BuildConfigError(f"cannot tell the version of {toolchain.executable}")
+    if not request.source.exists():
+        raise BuildConfigError(f"no such file: {request.source}")
     if not request.source.is_file():
         raise BuildConfigError(f"{request.source} is not a file")
     check_flags(request.extra_args, trusted=False)

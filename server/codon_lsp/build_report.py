@@ -8,7 +8,7 @@ finding with its severity and whether the scan policy failed on it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +56,9 @@ def build_json(result: BuildResult) -> dict[str, Any]:
     }
 
 
-def scan_json(scan: ScanResult) -> dict[str, Any]:
-    """The scan report as plain JSON values."""
-    return scan.to_json()
+def scan_json(scan: ScanResult, failed: Iterable[Finding] = ()) -> dict[str, Any]:
+    """The scan report as plain JSON values, with the ids the policy failed on."""
+    return {**scan.to_json(), "policyFailures": sorted({item.id for item in failed})}
 
 
 def render_json(report: Mapping[str, Any]) -> str:
@@ -101,7 +101,7 @@ def build_text(result: BuildResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scan_text(scan: ScanResult) -> str:
+def scan_text(scan: ScanResult, failed: Iterable[Finding] = ()) -> str:
     """The scan report for people: the properties, then the findings."""
     lines = [f"scan of {scan.path}"]
     lines += _field_lines(
@@ -123,7 +123,10 @@ def scan_text(scan: ScanResult) -> str:
             "only in the Codon toolchain" if library.toolchain_only else "not found"
         )
         lines.append(f"  needs {library.name}: {where}")
-    lines += _finding_lines(scan.findings, set())
+    failed_ids = {item.id for item in failed}
+    lines += _finding_lines(scan.findings, failed_ids)
+    if failed_ids:
+        lines.append(f"scan policy failed on {', '.join(sorted(failed_ids))}")
     return "\n".join(lines) + "\n"
 
 

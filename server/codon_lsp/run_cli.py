@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     file: Path = args.file
     if not file.is_file():
-        _echo("stderr", f"codon-lsp run: no such file: {file}\n")
+        problem = "not a file" if file.exists() else "no such file"
+        _echo("stderr", f"codon-lsp run: {problem}: {file}\n")
         return EXIT_CANNOT_RUN
     try:
         if args.python:
