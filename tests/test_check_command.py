@@ -119,7 +119,7 @@ def test_the_summary_counts_the_files_asked_for(tmp_path: Path) -> None:
     program.write_text("from helper import f\nprint(f())\n")
     done = run_check(str(program))
     assert (
-        done.stdout.strip().splitlines()[-1] == "1 files checked: 2 errors, 0 warnings"
+        done.stdout.strip().splitlines()[-1] == "1 file checked: 2 errors, 0 warnings"
     )
 
 
@@ -139,3 +139,10 @@ def test_a_file_name_with_a_colon_gets_its_real_diagnostic(tmp_path: Path) -> No
     assert done.stdout.splitlines()[0] == (
         f"{program}:1:5: error: unsupported operand type(s) for +: '1' and ''a''"
     )
+
+
+def test_a_folder_with_nothing_to_check_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "readme.txt").write_text("no sources here\n")
+    done = run_check(str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr == f"codon-lsp check: no *.py or *.codon files in {tmp_path}\n"

@@ -42,7 +42,11 @@ from codon_lsp.build_report import (
     scan_json,
     scan_text,
 )
-from codon_lsp.cli_arguments import add_define_option, positive_number
+from codon_lsp.cli_arguments import (
+    add_define_option,
+    add_format_option,
+    positive_number,
+)
 from codon_lsp.progress import work_done
 from codon_lsp.settings import Settings, parse_define_arguments
 from codon_lsp.toolchain import CodonNotFound, find_codon
@@ -69,10 +73,25 @@ def add_build_parser(subparsers: Any) -> None:
         "build", help="build with codon, scan the artifact and print a report"
     )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--release", dest="release", action="store_true", default=True)
-    mode.add_argument("--debug", dest="release", action="store_false")
-    parser.add_argument("--kind", choices=("exe", "lib", "pyext", "obj"), default="exe")
-    parser.add_argument("-o", "--output", type=Path, metavar="OUT")
+    mode.add_argument(
+        "--release",
+        dest="release",
+        action="store_true",
+        default=True,
+        help="an optimised build (codon build -release; the default)",
+    )
+    mode.add_argument(
+        "--debug", dest="release", action="store_false", help="a debug build"
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("exe", "lib", "pyext", "obj"),
+        default="exe",
+        help="executable (the default), shared library, Python extension, object",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="OUT", help="default: build/<stem>"
+    )
     add_define_option(parser, "a define passed to the compilation")
     parser.add_argument(
         "--codon-arg",
@@ -83,10 +102,14 @@ def add_build_parser(subparsers: Any) -> None:
         help="an extra codon build argument, e.g. --codon-arg=-linker-flags=-s",
     )
     parser.add_argument("--policy", type=Path, metavar="FILE", help='{"failOn": [...]}')
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_option(parser)
     parser.add_argument("--codon", metavar="PATH", help="the Codon compiler to use")
     parser.add_argument(
-        "--timeout", type=positive_number, default=DEFAULT_BUILD_TIMEOUT_S
+        "--timeout",
+        type=positive_number,
+        default=DEFAULT_BUILD_TIMEOUT_S,
+        metavar="SECONDS",
+        help="seconds before the build is killed (default: %(default)s)",
     )
     parser.add_argument("file", type=Path, metavar="FILE")
     parser.set_defaults(func=build_main)
@@ -95,7 +118,7 @@ def add_build_parser(subparsers: Any) -> None:
 def add_scan_parser(subparsers: Any) -> None:
     """Register ``scan`` on the top-level parser."""
     parser = subparsers.add_parser("scan", help="scan an ELF binary for hardening")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_option(parser)
     parser.add_argument("--policy", type=Path, metavar="FILE", help='{"failOn": [...]}')
     parser.add_argument(
         "--codon", metavar="PATH", help="the Codon whose folder to flag"

@@ -20,7 +20,12 @@ import structlog
 from lsprotocol import types
 
 from codon_lsp.checker import CheckError, CheckRequest, CheckResult, run_check
-from codon_lsp.cli_arguments import add_define_option, positive_int, positive_number
+from codon_lsp.cli_arguments import (
+    add_define_option,
+    add_format_option,
+    positive_int,
+    positive_number,
+)
 from codon_lsp.settings import CompilerSettings, parse_define_arguments
 from codon_lsp.toolchain import CodonNotFound, Toolchain, find_codon
 from codon_lsp.uris import uri_to_path
@@ -39,14 +44,15 @@ def add_parser(subparsers: Any) -> None:
         "check", help="check files or folders with Codon and print the diagnostics"
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_option(parser)
     parser.add_argument("--codon", metavar="PATH", help="the Codon compiler to use")
     add_define_option(parser, "a define passed to every compilation")
     parser.add_argument(
         "--timeout",
         type=positive_number,
         default=CompilerSettings().timeout_seconds,
-        help="seconds before a compilation is killed",
+        metavar="SECONDS",
+        help="seconds before a compilation is killed (default: %(default)s)",
     )
     parser.add_argument(
         "--jobs",
@@ -96,6 +102,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     files = list(dict.fromkeys(source_files(args.paths)))
+    if not files:
+        # A CI job pointed at the wrong folder must not pass by checking nothing.
+        print(
+            "codon-lsp check: no *.py or *.codon files in "
+            f"{', '.join(str(path) for path in args.paths)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     results = check_files(files, toolchain, compiler)
     report = merge_results(files, results)
     if args.format == "json":
@@ -164,6 +178,10 @@ def _unreadable(message: str) -> types.Diagnostic:
     )
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _range_json(where: types.Range) -> dict[str, Any]:
     return {
         "start": {"line": where.start.line, "character": where.start.character},
@@ -230,5 +248,8 @@ def text_report(report: dict[Path, list[types.Diagnostic]], checked: int) -> str
                     f"    {_path_of(info.location.uri)}:{where.line + 1}:"
                     f"{where.character + 1}: note: {info.message}"
                 )
-    lines.append(f"{checked} files checked: {errors} errors, {warnings} warnings")
+    lines.append(
+        f"{_count(checked, 'file')} checked: {_count(errors, 'error')}, "
+        f"{_count(warnings, 'warning')}"
+    )
     return "\n".join(lines) + "\n"

@@ -47,3 +47,13 @@ def add_define_option(parser: Any, help_text: str) -> None:
         metavar="NAME=VALUE",
         help=help_text,
     )
+
+
+def add_format_option(parser: Any) -> None:
+    """``--format text|json``, in ``args.format``."""
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (the default), json for machines",
+    )
