@@ -214,7 +214,36 @@ def test_cli_says_when_a_run_did_not_compile(
 
     err = capsys.readouterr().err
     assert status == 1
+    # Codon colours its messages even into a pipe; a pipe gets them plain.
+    assert "\x1b" not in err
+    assert "broken.py:1 (11-18): error: unsupported operand" in err
     assert err.splitlines()[-1] == (
         "codon-lsp run: broken.py did not compile:"
         " unsupported operand type(s) for +: '1' and ''a''"
     )
+
+
+def test_cli_notices_start_on_a_line_of_their_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "main.py"
+    target.write_text('print("hello", end="")\n')
+
+    status = _cli(
+        ["--python", "--interpreter", sys.executable, "--max-output-bytes", "3"]
+        + [str(target)]
+    )
+
+    captured = capsys.readouterr()
+    assert status == 0
+    assert captured.out == "hel"
+    assert captured.err == "\ncodon-lsp run: output beyond the limit was dropped\n"
+
+
+def test_cli_tells_a_folder_from_a_missing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _cli([str(tmp_path)]) == run_cli.EXIT_CANNOT_RUN
+    assert capsys.readouterr().err == f"codon-lsp run: not a file: {tmp_path}\n"
+    assert _cli([str(tmp_path / "gone.py")]) == run_cli.EXIT_CANNOT_RUN
+    assert "no such file" in capsys.readouterr().err

@@ -283,9 +283,11 @@ OUT_OF_MEMORY_MARKS = (
     "Cannot allocate memory",
     "MemoryError",
     "GC Warning: Out of Memory",
+    "failed to map segment",
 )
 """What a program prints when an allocation fails: the C++ runtime, OpenMP,
-libc, CPython and Boehm GC (Codon's collector) each say it their own way."""
+libc, CPython, Boehm GC (Codon's collector) and the dynamic loader (mapping a
+shared library) each say it their own way."""
 
 
 def ran_out_of_memory(result: ProcessResult, limits: Limits) -> bool:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from codon_lsp import program_runner, runtime_errors
 from codon_lsp.cli_arguments import positive_int, positive_number
+from codon_lsp.compiler_output import strip_colour
 from codon_lsp.sandbox import ProcessResult, SandboxError
 from codon_lsp.settings import LimitSettings, PythonSettings, Settings
 from codon_lsp.toolchain import CodonNotFound, find_codon
@@ -74,20 +75,43 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _echo(stream: Literal["stdout", "stderr"], text: str) -> None:
-    target = sys.stdout if stream == "stdout" else sys.stderr
-    target.write(text)
-    target.flush()
+class _Console:
+    """Where the program's output and our notices meet the terminal."""
+
+    def __init__(self) -> None:
+        self._line_open = False
+
+    def program(self, stream: Literal["stdout", "stderr"], text: str) -> None:
+        """The program's output as it comes, colour codes kept for a terminal.
+
+        Codon prints colour codes even into a pipe; a log file or a CI
+        transcript reads better without them.
+        """
+        target = sys.stdout if stream == "stdout" else sys.stderr
+        if not target.isatty():
+            text = strip_colour(text)
+        if text:
+            target.write(text)
+            target.flush()
+            self._line_open = not text.endswith("\n")
+
+    def note(self, text: str) -> None:
+        """A line of ours on stderr, on a line of its own."""
+        prefix = "\n" if self._line_open else ""
+        sys.stderr.write(f"{prefix}codon-lsp run: {text}\n")
+        sys.stderr.flush()
+        self._line_open = False
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the file; return the status a shell should see."""
     program_args = args.args[1:] if args.args[:1] == ["--"] else args.args
     settings = _settings(args)
+    console = _Console()
     file: Path = args.file
     if not file.is_file():
         problem = "not a file" if file.exists() else "no such file"
-        _echo("stderr", f"codon-lsp run: {problem}: {file}\n")
+        console.note(f"{problem}: {file}")
         return EXIT_CANNOT_RUN
     try:
         if args.python:
@@ -98,21 +122,23 @@ def run(args: argparse.Namespace) -> int:
                 toolchain.executable, file, program_args, settings
             )
         for notice in plan.notices:
-            _echo("stderr", f"codon-lsp run: {notice}\n")
-        result = program_runner.run(plan, _echo)
+            console.note(notice)
+        result = program_runner.run(plan, console.program)
     except (CodonNotFound, program_runner.RunError, SandboxError) as error:
-        _echo("stderr", f"codon-lsp run: {error}\n")
+        console.note(str(error))
         return EXIT_CANNOT_RUN
 
-    _summarise(plan, result)
+    _summarise(console, plan, result)
     if result.timed_out:
         return EXIT_TIMEOUT
     return program_runner.exit_status(result)
 
 
-def _summarise(plan: program_runner.RunPlan, result: ProcessResult) -> None:
+def _summarise(
+    console: _Console, plan: program_runner.RunPlan, result: ProcessResult
+) -> None:
     if result.output_truncated:
-        _echo("stderr", "codon-lsp run: output beyond the limit was dropped\n")
+        console.note("output beyond the limit was dropped")
     if plan.engine == "codon":
         exception = runtime_errors.parse_codon_exception(result.stderr)
     else:
@@ -120,20 +146,12 @@ def _summarise(plan: program_runner.RunPlan, result: ProcessResult) -> None:
     if exception is not None and not result.ok:
         frame = runtime_errors.user_frame(exception, plan.is_user_code)
         where = f"{frame.path}:{frame.line}: " if frame else ""
-        _echo(
-            "stderr", f"codon-lsp run: {where}{exception.name}: {exception.message}\n"
-        )
+        console.note(f"{where}{exception.name}: {exception.message}")
     elif result.signal is not None and not result.timed_out:
-        _echo(
-            "stderr",
-            f"codon-lsp run: {runtime_errors.describe_signal(result.signal)}\n",
-        )
+        console.note(runtime_errors.describe_signal(result.signal))
     compile_error = program_runner.compile_error_of(plan, result)
     if compile_error is not None:
-        _echo(
-            "stderr",
-            f"codon-lsp run: {plan.file.name} did not compile: {compile_error}\n",
-        )
+        console.note(f"{plan.file.name} did not compile: {compile_error}")
     elif not result.ok:
         ending = program_runner.describe_ending(result, plan.limits)
-        _echo("stderr", f"codon-lsp run: {plan.file.name} {ending}\n")
+        console.note(f"{plan.file.name} {ending}")
