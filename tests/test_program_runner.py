@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pytest
-import structlog
-from codon_lsp import program_runner, run_cli
+from codon_lsp import cli, program_runner, run_cli
+from codon_lsp.logging_setup import reset_logging
 from codon_lsp.settings import LimitSettings, PythonSettings, Settings
 
 RUNTIME = Path(__file__).parent / "data" / "fallbacks" / "runtime"
@@ -111,13 +110,11 @@ def test_codon_run_works_at_the_default_limits_with_cpython_and_threads(
 
 
 def _cli(argv: list[str]) -> int:
-    # As ``codon-lsp`` does: stdout is the program's alone.
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    parser = argparse.ArgumentParser()
-    run_cli.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["run", *argv])
-    status: int = args.func(args)
-    return status
+    # The real entry point, so stderr holds exactly what a terminal would see.
+    try:
+        return cli.main(["run", *argv])
+    finally:
+        reset_logging()
 
 
 def test_cli_passes_arguments_and_exit_status(
@@ -216,7 +213,7 @@ def test_cli_says_when_a_run_did_not_compile(
     assert status == 1
     # Codon colours its messages even into a pipe; a pipe gets them plain.
     assert "\x1b" not in err
-    assert "broken.py:1 (11-18): error: unsupported operand" in err
+    assert "broken.py:1 (7-14): error: unsupported operand" in err
     assert err.splitlines()[-1] == (
         "codon-lsp run: broken.py did not compile:"
         " unsupported operand type(s) for +: '1' and ''a''"
