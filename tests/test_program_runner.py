@@ -227,8 +227,10 @@ def test_cli_notices_start_on_a_line_of_their_own(
     target.write_text('print("hello", end="")\n')
 
     status = _cli(
-        ["--python", "--interpreter", sys.executable, "--max-output-bytes", "3"]
-        + [str(target)]
+        [
+            *("--python", "--interpreter", sys.executable),
+            *("--max-output-bytes", "3", str(target)),
+        ]
     )
 
     captured = capsys.readouterr()
