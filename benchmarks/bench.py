@@ -27,6 +27,7 @@ sys.path[:0] = [str(HERE), str(ROOT / "server")]
 
 import workloads  # noqa: E402
 from codon_lsp.diagnostics import diagnostics_from_output  # noqa: E402
+from codon_lsp.logging_setup import configure_logging  # noqa: E402
 from codon_lsp.project_files import collect_project_files  # noqa: E402
 from codon_lsp.toolchain import Toolchain, find_codon  # noqa: E402
 from lsp_session import ServerSession, server_session  # noqa: E402
@@ -581,6 +582,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
+    # The table is the output; our own debug events would only bury it.
+    configure_logging(level="warning", log_file=None, stdio_mode=False)
     results = asyncio.run(run(args.quick))
     print()
     print(table(results))
