@@ -163,6 +163,27 @@ async def test_cancelled_build_leaves_no_compiler_behind(
     assert any("cancelled" in message.message for message in client.messages)
 
 
+async def test_the_build_timeout_setting_stops_a_long_build(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    # A release build here takes about two seconds, far beyond this limit.
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"codon": {"build": {"timeoutSeconds": 0.3}}}
+        )
+    )
+    source = tmp_path / "slow.py"
+    source.write_text(PROGRAM)
+
+    report = await build(client, source)
+
+    assert report["status"] == "timed-out"
+    assert report["detail"] == "the build ran longer than 0.3 s"
+    await wait_until(
+        lambda: not processes_mentioning(str(tmp_path)), "no compiler left"
+    )
+
+
 async def test_build_error_shows_as_diagnostics(
     client: LanguageClient, tmp_path: Path
 ) -> None:

@@ -285,6 +285,7 @@ def _editor_request(
         extra_args=[arg for arg in extra if arg not in user_extra],
         trusted_extra_args=[arg for arg in extra if arg in user_extra],
         policy=policy_from_ids(settings.build.fail_on),
+        timeout_s=settings.build.timeout_seconds,
         position_encoding=server.position_encoding,
     )
 

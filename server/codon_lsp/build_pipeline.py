@@ -36,7 +36,7 @@ from codon_lsp.compile_record import CompileObserver, CompileRecord, Outcome
 from codon_lsp.compiler_output import strip_colour
 from codon_lsp.diagnostics import diagnostics_from_output
 from codon_lsp.sandbox import Limits, ProcessResult, SandboxError, run_sandboxed_async
-from codon_lsp.settings import OutputKind
+from codon_lsp.settings import BuildSettings, OutputKind
 from codon_lsp.toolchain import Toolchain
 
 log = structlog.get_logger("codon")
@@ -51,7 +51,7 @@ BuildStatus = Literal[
     "scan-failed",
 ]
 
-DEFAULT_BUILD_TIMEOUT_S = 600.0
+DEFAULT_BUILD_TIMEOUT_S = BuildSettings().timeout_seconds
 """A build still running after this long is killed; release builds of big
 programs take minutes, far longer than a check."""
 

@@ -79,6 +79,8 @@ class BuildSettings:
     """Extra build flags; linker and plugin flags count only from user settings."""
     fail_on: list[str] = field(default_factory=list)
     """Scan finding ids that fail a build; empty warns only."""
+    timeout_seconds: float = 600.0
+    """A build still running after this long is killed and reported."""
 
 
 @dataclass(frozen=True, kw_only=True)
