@@ -251,6 +251,34 @@ def test_reporter_traffic_stays_within_the_backend_rate_limit(
         assert sum(1 for t in times if start <= t < start + 1.0) <= 20
 
 
+def test_the_real_delivery_policy_meets_the_real_backend_limits(
+    observabilities: list[Observability], tmp_path: Path
+) -> None:
+    # Real time, real windows on both sides: 22 requests cannot all go within
+    # the backend's 10 s window, so this waits about ten seconds.
+    backend = GraphMemoryBackend(config=BackendConfig())
+    backend.start()
+    try:
+        observability = Observability.from_settings(
+            settings_for(backend.url),
+            session_id="real-limits",
+            state_dir=tmp_path,
+            policy=DeliveryPolicy(),
+        )
+        observabilities.append(observability)
+        for i in range(22):
+            observability.observe(record(i, outcome="error" if i % 2 else "ok"))
+        wait_for(lambda: len(backend.records()) == 22, timeout=40.0)
+
+        assert set(backend.statuses()) == {200}
+        times = backend.ingest_times()
+        assert len(times) == 22
+        for start in times:
+            assert sum(1 for t in times if start <= t < start + 10.0) <= 20
+    finally:
+        backend.stop()
+
+
 def test_retry_after_is_honoured(
     observabilities: list[Observability], tmp_path: Path
 ) -> None:
