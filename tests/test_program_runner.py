@@ -159,6 +159,26 @@ def test_cli_codon_exception_names_the_line(
     assert f"{target.resolve()}:3: ValueError: bad value: 3" in captured.err
 
 
+def test_cli_names_a_fatal_signal_once_with_its_meaning(
+    codon: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "division_by_zero.py"
+    target.write_text((RUNTIME / "division_by_zero.py").read_text())
+
+    status = _cli(["--codon", str(codon), str(target)])
+
+    notes = [
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if line.startswith("codon-lsp run:")
+    ]
+    assert status == 128 + 8
+    assert notes == [
+        "codon-lsp run: division_by_zero.py killed by SIGFPE"
+        " (an arithmetic error, such as an integer division by zero)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [
@@ -196,8 +216,8 @@ def test_cli_says_when_a_run_ran_out_of_memory_under_the_limit(
     assert status == 128 + 6
     assert "std::bad_alloc" in err
     assert (
-        "main.py killed by SIGABRT after running out of memory under the limit"
-        " of 512 MiB" in err
+        "main.py killed by SIGABRT (an abort) after running out of memory under"
+        " the limit of 512 MiB" in err
     )
 
 

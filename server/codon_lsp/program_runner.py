@@ -20,6 +20,7 @@ from typing import Literal
 import structlog
 
 from codon_lsp.compiler_output import parse_output
+from codon_lsp.runtime_errors import describe_signal
 from codon_lsp.sandbox import (
     Limits,
     OutputCallback,
@@ -320,7 +321,7 @@ def describe_ending(result: ProcessResult, limits: Limits) -> str:
     if result.cancelled:
         return "cancelled"
     if result.signal is not None:
-        ending = f"killed by {result.signal_name}"
+        ending = describe_signal(result.signal)
     else:
         ending = f"exited with status {result.exit_code}"
     if ran_out_of_memory(result, limits) and limits.memory_bytes is not None:

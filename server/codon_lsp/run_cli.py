@@ -147,8 +147,6 @@ def _summarise(
         frame = runtime_errors.user_frame(exception, plan.is_user_code)
         where = f"{frame.path}:{frame.line}: " if frame else ""
         console.note(f"{where}{exception.name}: {exception.message}")
-    elif result.signal is not None and not result.timed_out:
-        console.note(runtime_errors.describe_signal(result.signal))
     compile_error = program_runner.compile_error_of(plan, result)
     if compile_error is not None:
         console.note(f"{plan.file.name} did not compile: {compile_error}")

@@ -215,8 +215,6 @@ def _outcome(result: ProcessResult) -> Outcome:
 
 def _report(server: CodonLanguageServer, plan: RunPlan, result: ProcessResult) -> None:
     ending = program_runner.describe_ending(result, plan.limits)
-    if result.signal is not None and not (result.timed_out or result.cancelled):
-        ending = runtime_errors.describe_signal(result.signal)
     exception = _exception_of(plan, result)
     compile_error = program_runner.compile_error_of(plan, result)
     detail = f"{exception.name}: {exception.message}" if exception else ending
