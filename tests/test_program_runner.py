@@ -266,3 +266,20 @@ def test_cli_tells_a_folder_from_a_missing_file(
     assert capsys.readouterr().err == f"codon-lsp run: not a file: {tmp_path}\n"
     assert _cli([str(tmp_path / "gone.py")]) == run_cli.EXIT_CANNOT_RUN
     assert "no such file" in capsys.readouterr().err
+
+
+def test_cli_missing_interpreter_names_the_option_to_fix_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "main.py"
+    target.write_text("print(1)\n")
+    missing = tmp_path / "no-python"
+
+    status = _cli(["--python", "--interpreter", str(missing), str(target)])
+
+    assert status == run_cli.EXIT_CANNOT_RUN
+    assert capsys.readouterr().err == (
+        f"codon-lsp run: No Python interpreter found: looked for `{missing}`"
+        " (codon.python.interpreter, or --interpreter). Install python3, or name"
+        " one in codon.python.interpreter (--interpreter on the command line).\n"
+    )

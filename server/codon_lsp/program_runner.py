@@ -109,13 +109,14 @@ def find_interpreter(configured: str | None) -> Path:
     found = shutil.which(name)
     if found is None:
         where = (
-            f"`{configured}` (codon.python.interpreter)"
+            f"`{configured}` (codon.python.interpreter, or --interpreter)"
             if configured
             else "python3 on PATH"
         )
         raise InterpreterNotFound(
-            f"No Python interpreter found: looked for {where}. "
-            "Install python3 or set codon.python.interpreter."
+            f"No Python interpreter found: looked for {where}. Install python3, "
+            "or name one in codon.python.interpreter (--interpreter on the "
+            "command line)."
         )
     return Path(found)
 
