@@ -70,6 +70,9 @@ def test_wrong_values_are_reported_and_replaced_by_defaults() -> None:
     assert sorted(p.split(":")[0] for p in problems) == sorted(
         ["compiler.timeoutSeconds", "limits.threads", "checkOn", "telemetry", "colour"]
     )
+    assert (
+        "checkOn: 'sometimes' is not one of save, change, using the default" in problems
+    )
 
 
 def test_layers_merge_key_by_key() -> None:

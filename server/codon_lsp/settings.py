@@ -199,8 +199,15 @@ def _structure_section(
         if cls is Settings and name in _SECTIONS:
             values[name] = _structure_section(_SECTIONS[name], value, path, problems)
             continue
+        choices = _choices(fields[name])
+        if choices and value not in choices:
+            problems.append(
+                f"{path}: {value!r} is not one of {', '.join(choices)}, "
+                "using the default"
+            )
+            continue
         try:
-            structured = _converter.structure(value, _FIELD_TYPES[cls][name])
+            structured = _converter.structure(value, fields[name])
         except (
             cattrs.BaseValidationError,
             cattrs.errors.CattrsError,
@@ -229,6 +236,13 @@ def _valid_defines(
         else:
             problems.append(f"{where}: {problem}, left out")
     return kept
+
+
+def _choices(field_type: Any) -> tuple[str, ...]:
+    """The values a ``Literal`` field takes; empty for any other type."""
+    if typing.get_origin(field_type) is Literal:
+        return tuple(str(choice) for choice in typing.get_args(field_type))
+    return ()
 
 
 def _describe(error: Exception) -> str:
