@@ -213,3 +213,31 @@ async def test_a_client_without_resolve_gets_the_edit_with_the_action(
     [fix] = [a for a in actions if a.title == "Import `socket` from CPython"]
     assert fix.edit is not None
     assert _apply(path.read_text(), fix.edit).startswith("from python import socket\n")
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=SERVER_COMMAND, client_factory=make_recording_client
+    )
+)
+async def untrusted(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator[None]:
+    params = initialize_params(tmp_path)
+    assert isinstance(params.initialization_options, dict)
+    params.initialization_options["trusted"] = False
+    await lsp_client.initialize_session(params)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_an_untrusted_workspace_gets_edits_but_no_run(
+    untrusted: LanguageClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "net.py"
+    path.write_text((DATA / "import_socket.py").read_text())
+    errors = await _errors_after_open(untrusted, path)
+
+    actions = await _actions(untrusted, path, errors)
+
+    titles = [action.title for action in actions]
+    assert "Import `socket` from CPython" in titles
+    assert "Run this file with CPython" not in titles

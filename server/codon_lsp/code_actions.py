@@ -89,7 +89,9 @@ async def actions_for(
         actions.extend(
             _unresolved(fix, diagnostic, uri, document.version) for fix in fixes
         )
-    actions.append(_run_with_cpython(uri, errors))
+    if server.trusted:
+        # Running is refused in an untrusted workspace: offer nothing that fails.
+        actions.append(_run_with_cpython(uri, errors))
     unique = _without_duplicates(actions)
     if not _client_resolves_edits(server):
         # Without codeAction/resolve the edit must travel with the action.
