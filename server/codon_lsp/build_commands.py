@@ -70,7 +70,14 @@ EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def add_build_parser(subparsers: Any) -> None:
     """Register ``build`` on the top-level parser."""
     parser = subparsers.add_parser(
-        "build", help="build with codon, scan the artifact and print a report"
+        "build",
+        help="build with codon, scan the artifact and print a report",
+        # The epilog's example must not be wrapped at its hyphens.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "example, a stripped release build:\n"
+            "  codon-lsp build --codon-arg=-linker-flags=-s -o out/app main.py"
+        ),
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -99,7 +106,8 @@ def add_build_parser(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="ARG",
-        help="an extra codon build argument, e.g. --codon-arg=-linker-flags=-s",
+        help="an extra codon build argument (repeatable; one that starts with -"
+        " is joined with =, as in the example below)",
     )
     parser.add_argument("--policy", type=Path, metavar="FILE", help='{"failOn": [...]}')
     add_format_option(parser)

@@ -45,7 +45,7 @@ def add_define_option(parser: Any, help_text: str) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help=help_text,
+        help=f"{help_text} (repeatable)",
     )
 
 
