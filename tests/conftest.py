@@ -35,9 +35,14 @@ def codon() -> Path:
 
 
 def initialize_params(
-    root: Path, settings: dict[str, object] | None = None, **capabilities: object
+    root: Path,
+    settings: dict[str, object] | None = None,
+    *,
+    trusted: bool = True,
+    **capabilities: object,
 ) -> types.InitializeParams:
-    """Initialize params for a trusted workspace, UTF-16, with work-done progress."""
+    """Initialize params for a workspace (trusted unless told), UTF-16, with
+    work-done progress."""
     encodings = capabilities.get("encodings", [types.PositionEncodingKind.Utf16])
     return types.InitializeParams(
         capabilities=types.ClientCapabilities(
@@ -57,7 +62,7 @@ def initialize_params(
         root_uri=root.as_uri(),
         workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
         initialization_options={
-            "trusted": True,
+            "trusted": trusted,
             "settings": {"compiler": {"path": str(codon_binary())}, **(settings or {})},
         },
     )

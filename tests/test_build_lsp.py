@@ -38,9 +38,7 @@ async def client(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator[No
 
 @pytest_lsp.fixture(config=CONFIG)
 async def untrusted(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator[None]:
-    params = initialize_params(tmp_path)
-    assert isinstance(params.initialization_options, dict)
-    params.initialization_options["trusted"] = False
+    params = initialize_params(tmp_path, trusted=False)
     await lsp_client.initialize_session(params)
     yield
     await lsp_client.shutdown_session()

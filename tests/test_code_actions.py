@@ -221,9 +221,7 @@ async def test_a_client_without_resolve_gets_the_edit_with_the_action(
     )
 )
 async def untrusted(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator[None]:
-    params = initialize_params(tmp_path)
-    assert isinstance(params.initialization_options, dict)
-    params.initialization_options["trusted"] = False
+    params = initialize_params(tmp_path, trusted=False)
     await lsp_client.initialize_session(params)
     yield
     await lsp_client.shutdown_session()

@@ -65,9 +65,7 @@ async def untrusted(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator
     lsp_client.set_configuration(
         {"compiler": {"path": str(tmp_path / "evil-codon")}}, section="codon"
     )
-    params = with_configuration(initialize_params(tmp_path))
-    assert isinstance(params.initialization_options, dict)
-    params.initialization_options["trusted"] = False
+    params = with_configuration(initialize_params(tmp_path, trusted=False))
     await lsp_client.initialize_session(params)
     yield
     await lsp_client.shutdown_session()
