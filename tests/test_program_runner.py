@@ -156,7 +156,11 @@ def test_cli_codon_exception_names_the_line(
     captured = capsys.readouterr()
     assert status == 128 + 6
     assert captured.out == "start\n0\n1\n2\n"
-    assert f"{target.resolve()}:3: ValueError: bad value: 3" in captured.err
+    assert captured.err.splitlines()[-2:] == [
+        f"codon-lsp run: {target.resolve()}:3: ValueError: bad value: 3",
+        "codon-lsp run: value_error.py stopped by an uncaught ValueError"
+        " (exit status 134)",
+    ]
 
 
 def test_cli_names_a_fatal_signal_once_with_its_meaning(

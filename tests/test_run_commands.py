@@ -73,6 +73,10 @@ async def test_index_error_becomes_a_diagnostic_and_the_run_ends(
     assert [(d.range.start.line, d.message) for d in run_diagnostics] == [
         (1, "IndexError: list index out of range")
     ]
+    assert [m.message for m in client.messages][-1] == (
+        "index_error.py stopped by an uncaught IndexError (exit status 134):"
+        " list index out of range"
+    )
 
 
 async def test_a_program_that_loops_forever_is_killed_and_says_so(

@@ -20,7 +20,12 @@ from typing import Literal
 import structlog
 
 from codon_lsp.compiler_output import parse_output
-from codon_lsp.runtime_errors import describe_signal
+from codon_lsp.runtime_errors import (
+    RuntimeException,
+    describe_signal,
+    parse_codon_exception,
+    parse_python_exception,
+)
 from codon_lsp.sandbox import (
     Limits,
     OutputCallback,
@@ -315,12 +320,32 @@ def compile_error_of(plan: RunPlan, result: ProcessResult) -> str | None:
     return errors[0].message if errors else None
 
 
-def describe_ending(result: ProcessResult, limits: Limits) -> str:
-    """One line saying how a run ended, for the user."""
+def exception_of(plan: RunPlan, result: ProcessResult) -> RuntimeException | None:
+    """The uncaught exception a failed run reported, if it reported one."""
+    if result.ok:
+        return None
+    if plan.engine == "codon":
+        return parse_codon_exception(result.stderr)
+    return parse_python_exception(result.stderr)
+
+
+def describe_ending(
+    result: ProcessResult, limits: Limits, exception_name: str | None = None
+) -> str:
+    """One line saying how a run ended, for the user.
+
+    ``exception_name`` is the uncaught exception the program reported, if any:
+    Codon aborts on one, and "killed by SIGABRT" alone would read as a crash.
+    """
     if result.timed_out:
         return f"killed after the time limit of {limits.timeout_s:g} s"
     if result.cancelled:
         return "cancelled"
+    if exception_name is not None and not ran_out_of_memory(result, limits):
+        return (
+            f"stopped by an uncaught {exception_name}"
+            f" (exit status {exit_status(result)})"
+        )
     if result.signal is not None:
         ending = describe_signal(result.signal)
     else:

@@ -139,11 +139,8 @@ def _summarise(
 ) -> None:
     if result.output_truncated:
         console.note("output beyond the limit was dropped")
-    if plan.engine == "codon":
-        exception = runtime_errors.parse_codon_exception(result.stderr)
-    else:
-        exception = runtime_errors.parse_python_exception(result.stderr)
-    if exception is not None and not result.ok:
+    exception = program_runner.exception_of(plan, result)
+    if exception is not None:
         frame = runtime_errors.user_frame(exception, plan.is_user_code)
         where = f"{frame.path}:{frame.line}: " if frame else ""
         console.note(f"{where}{exception.name}: {exception.message}")
@@ -151,5 +148,7 @@ def _summarise(
     if compile_error is not None:
         console.note(f"{plan.file.name} did not compile: {compile_error}")
     elif not result.ok:
-        ending = program_runner.describe_ending(result, plan.limits)
+        ending = program_runner.describe_ending(
+            result, plan.limits, exception.name if exception else None
+        )
         console.note(f"{plan.file.name} {ending}")

@@ -179,22 +179,12 @@ def _log_message(
     )
 
 
-def _exception_of(
-    plan: RunPlan, result: ProcessResult
-) -> runtime_errors.RuntimeException | None:
-    if result.ok:
-        return None
-    if plan.engine == "codon":
-        return runtime_errors.parse_codon_exception(result.stderr)
-    return runtime_errors.parse_python_exception(result.stderr)
-
-
 def _publish_failure(
     server: CodonLanguageServer, plan: RunPlan, result: ProcessResult
 ) -> None:
     per_file = runtime_errors.failure_diagnostics(
         result,
-        _exception_of(plan, result),
+        program_runner.exception_of(plan, result),
         target=plan.file,
         is_user=plan.is_user_code,
         encoding=server.position_encoding,
@@ -214,13 +204,15 @@ def _outcome(result: ProcessResult) -> Outcome:
 
 
 def _report(server: CodonLanguageServer, plan: RunPlan, result: ProcessResult) -> None:
-    ending = program_runner.describe_ending(result, plan.limits)
-    exception = _exception_of(plan, result)
+    exception = program_runner.exception_of(plan, result)
+    ending = program_runner.describe_ending(
+        result, plan.limits, exception.name if exception else None
+    )
     compile_error = program_runner.compile_error_of(plan, result)
     detail = f"{exception.name}: {exception.message}" if exception else ending
     message = f"{plan.file.name} {ending}"
     if exception is not None:
-        message += f": {detail}"
+        message += f": {exception.message}"
     elif compile_error is not None:
         detail = compile_error
         message = f"{plan.file.name} did not compile: {compile_error}"
