@@ -146,3 +146,18 @@ def test_a_folder_with_nothing_to_check_is_a_usage_error(tmp_path: Path) -> None
     done = run_check(str(tmp_path))
     assert done.returncode == 2
     assert done.stderr == f"codon-lsp check: no *.py or *.codon files in {tmp_path}\n"
+
+
+def test_a_file_that_is_not_utf8_is_said_where_it_stops_being_utf8(
+    tmp_path: Path,
+) -> None:
+    program = tmp_path / "latin1.py"
+    program.write_bytes(b"# caf\xe9\nprint(1)\n")
+    done = run_check(str(program))
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == [
+        f"{program}:1:6: warning: This file is not UTF-8 (byte 0xE9 on line 1). "
+        "Codon reads sources as UTF-8, so its messages about this file may point "
+        "at the wrong place: save the file as UTF-8.",
+        "1 file checked: 0 errors, 1 warning",
+    ]

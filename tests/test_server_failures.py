@@ -166,6 +166,13 @@ async def test_a_file_that_is_not_utf8_still_gets_diagnostics(
     published = await next_publication(client, program, 0)
     assert published.diagnostics, "the compiler's complaint is shown"
     assert all(d.range.start.line in (0, 1) for d in published.diagnostics)
+    warning = published.diagnostics[0]
+    assert warning.severity == types.DiagnosticSeverity.Warning
+    assert warning.message.startswith("This file is not UTF-8 (byte 0xE9 on line 1)")
+    assert warning.range == types.Range(
+        start=types.Position(line=0, character=5),
+        end=types.Position(line=0, character=6),
+    )
 
 
 async def test_wrong_settings_are_reported_once_and_defaults_used(

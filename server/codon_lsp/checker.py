@@ -24,7 +24,11 @@ from lsprotocol import types
 
 from codon_lsp.compile_record import CompileRecord, Outcome
 from codon_lsp.compiler_output import parse_output, strip_colour
-from codon_lsp.diagnostics import diagnostics_from_output, message_diagnostic
+from codon_lsp.diagnostics import (
+    diagnostics_from_output,
+    message_diagnostic,
+    not_utf8_diagnostic,
+)
 from codon_lsp.positions import split_lines
 from codon_lsp.project_files import ProjectFiles, collect_project_files
 from codon_lsp.sandbox import (
@@ -259,6 +263,9 @@ def interpret(check: Check, result: ProcessResult) -> CheckResult:
             0,
             message_diagnostic(lines, detail, types.DiagnosticSeverity.Error, encoding),
         )
+    encoding_warning = not_utf8_diagnostic(check.source, encoding)
+    if encoding_warning is not None:
+        per_file.setdefault(target, []).insert(0, encoding_warning)
     record = CompileRecord(
         path=str(target),
         kind="check",

@@ -292,3 +292,30 @@ def message_diagnostic(
     """A diagnostic on the file's first line for things that have no location."""
     where = byte_range_to_lsp(lines, 1, None, None, encoding)
     return _diagnostic(where, severity, message, [])
+
+
+def not_utf8_diagnostic(
+    source: bytes, encoding: str = "utf-16"
+) -> types.Diagnostic | None:
+    """A warning on the first byte that is not UTF-8, or None for a UTF-8 file.
+
+    Codon reads sources as UTF-8; in any other encoding its messages about the
+    file point at the wrong places, and nothing else would tell the user why.
+    """
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = error.start
+        line_start = source.rfind(b"\n", 0, offset) + 1
+        line = source.count(b"\n", 0, offset) + 1
+        column = offset - line_start + 1
+        where = byte_range_to_lsp(
+            split_lines(source), line, column, column + 1, encoding
+        )
+        message = (
+            f"This file is not UTF-8 (byte 0x{source[offset]:02X} on line {line}). "
+            "Codon reads sources as UTF-8, so its messages about this file may "
+            "point at the wrong place: save the file as UTF-8."
+        )
+        return _diagnostic(where, types.DiagnosticSeverity.Warning, message, [])
+    return None
