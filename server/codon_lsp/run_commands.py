@@ -106,8 +106,9 @@ async def run_in_editor(
         result = await _run_streaming(server, plan, running)
     except SandboxError as error:
         return _refuse(server, f"codon-lsp run: {error}")
-    _publish_failure(server, plan, result)
-    _report(server, plan, result)
+    exception = program_runner.exception_of(plan, result)
+    _publish_failure(server, plan, result, exception)
+    _report(server, plan, result, exception)
     return _answer(plan, result)
 
 
@@ -180,11 +181,14 @@ def _log_message(
 
 
 def _publish_failure(
-    server: CodonLanguageServer, plan: RunPlan, result: ProcessResult
+    server: CodonLanguageServer,
+    plan: RunPlan,
+    result: ProcessResult,
+    exception: runtime_errors.RuntimeException | None,
 ) -> None:
     per_file = runtime_errors.failure_diagnostics(
         result,
-        program_runner.exception_of(plan, result),
+        exception,
         target=plan.file,
         is_user=plan.is_user_code,
         encoding=server.position_encoding,
@@ -203,8 +207,12 @@ def _outcome(result: ProcessResult) -> Outcome:
     return "ok" if result.ok else "error"
 
 
-def _report(server: CodonLanguageServer, plan: RunPlan, result: ProcessResult) -> None:
-    exception = program_runner.exception_of(plan, result)
+def _report(
+    server: CodonLanguageServer,
+    plan: RunPlan,
+    result: ProcessResult,
+    exception: runtime_errors.RuntimeException | None,
+) -> None:
     ending = program_runner.describe_ending(
         result, plan.limits, exception.name if exception else None
     )
