@@ -7,6 +7,7 @@ the ``codon/status`` notifications the server sends when a compiler starts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from codon_lsp.checker import CheckRequest, ResultCache, cache_key
 from codon_lsp.project_files import collect_project_files
@@ -33,6 +34,25 @@ def compiles_started(client: LanguageClient) -> int:
     )
 
 
+async def nth_last_check(client: LanguageClient, n: int) -> dict[str, Any]:
+    """``lastCheck`` of the n-th idle status, once it has arrived.
+
+    The server publishes a check's diagnostics before its idle status, so a
+    publication in hand does not mean the status has been read yet.
+    """
+
+    def idle() -> list[dict[str, Any]]:
+        return [
+            status
+            for status in client.statuses  # type: ignore[attr-defined]
+            if status["state"] == "idle"
+        ]
+
+    await wait_until(lambda: len(idle()) >= n, f"idle status number {n}")
+    last_check: dict[str, Any] = idle()[n - 1]["lastCheck"]
+    return last_check
+
+
 def resave(client: LanguageClient, path: Path) -> None:
     client.text_document_did_save(
         types.DidSaveTextDocumentParams(
@@ -55,8 +75,7 @@ async def test_an_unchanged_resave_is_answered_from_the_cache(
 
     assert second.diagnostics == first.diagnostics
     assert compiles_started(client) == 1
-    last = client.statuses[-1]  # type: ignore[attr-defined]
-    assert last["lastCheck"]["cached"] is True
+    assert (await nth_last_check(client, 2))["cached"] is True
 
 
 async def test_an_edit_to_an_imported_file_invalidates_the_cached_result(

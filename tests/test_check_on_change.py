@@ -14,6 +14,7 @@ from conftest import SERVER_COMMAND, initialize_params
 from lsp_support import make_recording_client, publications_for, wait_until
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
+from test_cache import compiles_started
 
 CLEAN = "x = 1\nprint(x)\n"
 
@@ -29,11 +30,6 @@ async def client(lsp_client: LanguageClient, tmp_path: Path) -> AsyncIterator[No
     await lsp_client.initialize_session(initialize_params(tmp_path, settings))
     yield
     await lsp_client.shutdown_session()
-
-
-def compiles_started(client: LanguageClient) -> int:
-    statuses = client.statuses  # type: ignore[attr-defined]
-    return sum(1 for status in statuses if status["state"] == "checking")
 
 
 def open_text(client: LanguageClient, path: Path, text: str) -> None:
